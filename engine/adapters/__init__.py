@@ -1,0 +1,1 @@
+"""Adapters: the database, storage and outside services the services run on."""

@@ -1,0 +1,46 @@
+"""Engines for Postgres (production) and SQLite (embedded), built the same way everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and serialised writers."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and never takes the write lock up
+    # front, so two writers can deadlock on upgrade. We take it ourselves with BEGIN IMMEDIATE
+    # (SQLAlchemy's documented recipe); the embedded mode is one process, so this costs little.
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

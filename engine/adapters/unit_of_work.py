@@ -1,0 +1,45 @@
+"""One transaction per use case: rolled back unless the service says commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class UnitOfWork:
+    """`with uow: ...; uow.commit()`; leaving the block without commit rolls back."""
+
+    session: Session
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._after_commit = after_commit
+        self._committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self._committed = False
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+        if self._committed and exc_type is None and self._after_commit:
+            self._after_commit()
+
+    def commit(self) -> None:
+        self.session.commit()
+        self._committed = True

@@ -1,0 +1,1 @@
+"""Plain-Python domain: statuses, money, pricing, validation rules. No I/O libraries here."""

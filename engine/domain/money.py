@@ -1,0 +1,16 @@
+"""Money is integer cents; this module formats it for people."""
+
+from __future__ import annotations
+
+
+def format_usd(cents: int) -> str:
+    """`1999` -> `$19.99`; negative amounts keep their sign in front."""
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(cents), 100)
+    return f"{sign}${whole:,}.{frac:02d}"
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`plural(1, "letter")` -> `1 letter`; `plural(2, "letter")` -> `2 letters`."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count} {word}"

@@ -1,0 +1,129 @@
+"""The rules an order request must meet before any money moves (reference 001's limits)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from engine.domain import addresses
+from engine.domain.statuses import EnvelopeType, PaperType, ProductType
+from engine.errors import FieldProblem
+
+MAX_MESSAGE_LENGTH = 7500
+MAX_RECIPIENTS = 100
+MAX_SEND_DATE_AHEAD = timedelta(days=180)
+MAILING_OPTIONS = ("we_mail", "print_send", "drop_ship")
+
+_ENUMS: dict[str, tuple[str, ...]] = {
+    "product_type": tuple(p.value for p in ProductType),
+    "paper_type": tuple(p.value for p in PaperType),
+    "envelope_type": tuple(e.value for e in EnvelopeType),
+    "mailing_option": MAILING_OPTIONS,
+}
+
+RETURN_ADDRESS_FIELDS: tuple[tuple[str, bool, int], ...] = (
+    ("name", True, 100),
+    ("line1", True, 255),
+    ("line2", False, 255),
+    ("city", True, 100),
+)
+
+
+def check_order(
+    raw: Mapping[str, object], *, now: datetime, skip: frozenset[str] = frozenset()
+) -> list[FieldProblem]:
+    """Every problem with an order request, top-level fields first, then by recipient.
+
+    `skip` names top-level fields already reported by the type layer, so a field is never
+    reported twice.
+    """
+    problems: list[FieldProblem] = []
+
+    def add(field: str, error: str | None) -> None:
+        if error and field not in skip:
+            problems.append(FieldProblem(field=field, error=error))
+
+    add(
+        "message_body",
+        addresses.check_text(
+            "message_body", raw.get("message_body"), required=True, max_length=MAX_MESSAGE_LENGTH
+        ),
+    )
+    for field, allowed in _ENUMS.items():
+        value = raw.get(field)
+        if value is not None and value not in allowed:
+            add(field, f'{field} must be one of {", ".join(allowed)} (got "{value}")')
+    if raw.get("product_type") == ProductType.POSTCARD and raw.get("envelope_type") == "standard":
+        add("envelope_type", "postcards are mailed without an envelope; use envelope_type none")
+    add("return_address", _check_return_address(raw.get("return_address")))
+    add("send_date", _check_send_date(raw.get("send_date"), now))
+    if raw.get("skip_invalid") is not None and not isinstance(raw.get("skip_invalid"), bool):
+        add("skip_invalid", "skip_invalid must be true or false")
+    for field in ("authenticity_preset", "handwriting_style"):
+        value = raw.get(field)
+        if value is not None and (not isinstance(value, str) or len(value) > 64):
+            add(field, f"{field} must be a string of at most 64 characters")
+
+    recipients = raw.get("recipients")
+    if "recipients" in skip:
+        pass
+    elif not isinstance(recipients, Sequence) or isinstance(recipients, str) or not recipients:
+        add("recipients", "recipients must be a list of 1 to 100 recipients")
+    elif len(recipients) > MAX_RECIPIENTS:
+        add("recipients", f"at most {MAX_RECIPIENTS} recipients per order (got {len(recipients)})")
+    else:
+        problems.extend(check_recipients(recipients))
+    return problems
+
+
+def check_recipients(recipients: Sequence[object]) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    for index, recipient in enumerate(recipients):
+        if not isinstance(recipient, Mapping):
+            problems.append(FieldProblem("recipient", "must be an object", index))
+            continue
+        for field, error in addresses.check_recipient(recipient):
+            problems.append(FieldProblem(field, error, index))
+    return problems
+
+
+def _check_return_address(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        return "return_address must be an object"
+    for field, required, max_length in RETURN_ADDRESS_FIELDS:
+        error = addresses.check_text(
+            f"return_address.{field}", value.get(field), required=required, max_length=max_length
+        )
+        if error:
+            return error
+    country = addresses.country_of(value)
+    return addresses.check_state(value.get("state"), country) or addresses.check_zip(
+        value.get("zip"), country
+    )
+
+
+def parse_send_date(value: object) -> datetime | None:
+    """`send_date` as an aware datetime; None when absent or unreadable."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _check_send_date(raw_value: object, now: datetime) -> str | None:
+    if raw_value is None:
+        return None
+    value = parse_send_date(raw_value)
+    if value is None:
+        return "send_date must be an ISO 8601 date-time with a time zone"
+    if value.tzinfo is None:
+        return "send_date must carry a time zone (e.g., 2026-12-01T09:00:00Z)"
+    if value > now + MAX_SEND_DATE_AHEAD:
+        return "send_date may be at most 180 days ahead"
+    return None

@@ -1,0 +1,144 @@
+"""The errors Inkwell's services raise. HTTP status codes live only in `api/errors.py`.
+
+InkwellError
+├── NotFound                 (resource, resource_id)
+├── ValidationFailed         (problems: list of FieldProblem)
+├── Conflict
+│   ├── NotCancellable       (order_id, status)
+│   ├── SelfRevoke           (key_id)
+│   └── StaleState           (entity, entity_id): a compare-and-set found the row moved
+├── InsufficientCredits      (balance_cents, cost_cents, shortfall_cents)
+└── AuthError                (code): missing, malformed, unknown, revoked, expired key
+    └── MissingScope         (scope)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class InkwellError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.suggestion = suggestion
+        #: Further top-level fields for the error body (e.g. `valid_count`).
+        self.extra: dict[str, object] = {}
+
+
+class NotFound(InkwellError):
+    code = "not_found"
+
+    def __init__(self, resource: str, resource_id: object) -> None:
+        super().__init__(
+            f"{resource.capitalize()} {resource_id} was not found.",
+            suggestion=f"Check the {resource} id; you can only see your own {resource}s.",
+        )
+        self.resource = resource
+        self.resource_id = resource_id
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One thing wrong with one field; `recipient_index` is set for recipient fields."""
+
+    field: str
+    error: str
+    recipient_index: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"field": self.field, "error": self.error}
+        if self.recipient_index is not None:
+            out = {"recipient_index": self.recipient_index, **out}
+        return out
+
+
+class ValidationFailed(InkwellError):
+    code = "validation_error"
+
+    def __init__(
+        self,
+        problems: list[FieldProblem],
+        *,
+        message: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        self.problems = problems
+        super().__init__(
+            message or f"The request has {len(problems)} problem{'s' * (len(problems) != 1)}.",
+            suggestion=suggestion or "Fix every field listed in details and send it again.",
+        )
+
+
+class Conflict(InkwellError):
+    code = "conflict"
+
+
+class NotCancellable(Conflict):
+    code = "not_cancellable"
+
+    def __init__(self, order_id: object, status: str) -> None:
+        super().__init__(
+            f"Order {order_id} is {status} and can no longer be cancelled.",
+            suggestion="Only draft, pending_payment and pending orders can be cancelled.",
+        )
+        self.order_id = order_id
+        self.status = status
+
+
+class SelfRevoke(Conflict):
+    code = "self_revoke"
+
+    def __init__(self, key_id: object) -> None:
+        super().__init__(
+            "You cannot revoke the API key this request is authenticated with.",
+            suggestion="Revoke it with another key that has the keys.manage scope.",
+        )
+        self.key_id = key_id
+
+
+class StaleState(Conflict):
+    code = "conflict"
+
+    def __init__(self, entity: str, entity_id: object) -> None:
+        super().__init__(
+            f"{entity.capitalize()} {entity_id} was changed by another request.",
+            suggestion="Fetch it again and retry if the action still applies.",
+        )
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class InsufficientCredits(InkwellError):
+    code = "insufficient_credits"
+
+    def __init__(self, *, balance_cents: int, cost_cents: int) -> None:
+        self.balance_cents = balance_cents
+        self.cost_cents = cost_cents
+        self.shortfall_cents = max(cost_cents - balance_cents, 0)
+        super().__init__(
+            "Insufficient credit balance for this order.",
+            suggestion=f"Add at least {self.shortfall_cents} cents of credit and try again.",
+        )
+
+
+class AuthError(InkwellError):
+    """An API key that cannot be used; `code` says why."""
+
+    def __init__(self, code: str, message: str, suggestion: str) -> None:
+        super().__init__(message, suggestion=suggestion)
+        self.code = code
+
+
+class MissingScope(AuthError):
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            "forbidden",
+            f"This API key lacks the '{scope}' permission required by this endpoint.",
+            f"Use a key with the '{scope}' scope, or create one with POST /keys.",
+        )
+        self.scope = scope

@@ -1,0 +1,72 @@
+"""Events partners can subscribe to, recorded once per happening."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.adapters import sql, tables
+
+EVENT_TYPES = (
+    "order.confirmed",
+    "order.failed",
+    "order.cancelled",
+    "order.completed",
+    "order.shipped",
+    "letter.mailed",
+)
+
+
+def iso(value: datetime | None) -> str | None:
+    """`2026-04-07T12:00:00.000Z`, the timestamp style of the reference API."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def order_data(order: tables.Order) -> dict[str, Any]:
+    """The order fields every order event carries, as in the reference payload."""
+    return {
+        "order_id": str(order.id),
+        "status": order.status,
+        "letter_count": order.letter_count,
+        "total_cents": order.total_cents,
+        "product_type": order.product_type,
+        "recipient_count": order.letter_count,
+        "created_at": iso(order.created_at),
+    }
+
+
+def record(
+    session: Session,
+    *,
+    order: tables.Order,
+    type: str,
+    key: str,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> uuid.UUID | None:
+    """Record an event once per `key`; returns its id, or None when it already existed."""
+    data = order_data(order)
+    for name, value in (extra or {}).items():
+        data[name] = iso(value) if isinstance(value, datetime) else value
+    event_id = uuid.uuid4()
+    written = sql.insert_ignoring_conflict(
+        session,
+        tables.Event.__table__,  # type: ignore[arg-type]
+        {
+            "id": event_id,
+            "tenant_id": order.tenant_id,
+            "mode": order.mode,
+            "type": type,
+            "order_id": order.id,
+            "key": key,
+            "data": data,
+            "created_at": now,
+        },
+        ["key"],
+    )
+    return event_id if written else None

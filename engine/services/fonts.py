@@ -1,0 +1,63 @@
+"""The handwriting font catalogue a tenant can choose from."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from engine.adapters import tables
+from engine.bootstrap import Inkwell
+from engine.services.keys import Principal
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    fonts: list[tables.Font]
+    default_font_id: uuid.UUID | None
+
+
+def visible_fonts(session: Session, tenant_id: uuid.UUID) -> list[tables.Font]:
+    f = tables.Font
+    return list(
+        session.scalars(
+            sa.select(f)
+            .where(sa.or_(f.tenant_id.is_(None), f.tenant_id == tenant_id))
+            .order_by(f.tenant_id.is_not(None), f.name)
+        )
+    )
+
+
+def default_font_id(session: Session, tenant: tables.Tenant) -> uuid.UUID | None:
+    if tenant.default_font_id is not None:
+        return tenant.default_font_id
+    return session.scalar(
+        sa.select(tables.Font.id).where(
+            tables.Font.tenant_id.is_(None), tables.Font.is_default.is_(True)
+        )
+    )
+
+
+def resolve(session: Session, tenant: tables.Tenant, style: object) -> uuid.UUID | str | None:
+    """The font id for a `handwriting_style` (id, slug or name); a str is an error message."""
+    if style is None or (isinstance(style, str) and not style.strip()):
+        return default_font_id(session, tenant)
+    if not isinstance(style, str):
+        return "handwriting_style must be a font id or name"
+    wanted = style.strip().lower()
+    for font in visible_fonts(session, tenant.id):
+        if wanted in (str(font.id), font.slug.lower(), font.name.lower()):
+            return font.id
+    return f'Unknown handwriting_style "{style}". List the choices with GET /fonts'
+
+
+def catalogue(app: Inkwell, principal: Principal) -> Catalogue:
+    with app.uow() as uow:
+        tenant = uow.session.get(tables.Tenant, principal.tenant_id)
+        assert tenant is not None
+        return Catalogue(
+            fonts=visible_fonts(uow.session, tenant.id),
+            default_font_id=default_font_id(uow.session, tenant),
+        )

@@ -1,0 +1,228 @@
+"""API keys: authenticate a request, create, list and revoke keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from engine import errors
+from engine.adapters import tables
+from engine.bootstrap import Inkwell
+from engine.domain import apikeys
+from engine.domain.scopes import ALL_SCOPES
+from engine.domain.statuses import Mode
+
+#: `last_used_at` is written at most this often per key, so reads stay reads.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a tenant, in one mode, through one key with some scopes."""
+
+    tenant_id: uuid.UUID
+    mode: Mode
+    key_id: uuid.UUID
+    scopes: frozenset[str]
+
+
+def _auth_error(code: str, message: str, suggestion: str) -> errors.AuthError:
+    return errors.AuthError(code, message, suggestion)
+
+
+def authenticate(app: Inkwell, authorization: str | None) -> Principal:
+    """The principal behind an `Authorization` header, or AuthError saying why not.
+
+    Raises:
+        AuthError: code `missing_api_key`, `malformed_api_key`, `invalid_api_key`,
+            `revoked_api_key` or `expired_api_key`.
+    """
+    if not authorization or not authorization.strip():
+        raise _auth_error(
+            "missing_api_key",
+            "No API key was sent.",
+            "Send your key as 'Authorization: Bearer ink_test_…' or 'Bearer ink_live_…'.",
+        )
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or apikeys.mode_of(token) is None:
+        raise _auth_error(
+            "malformed_api_key",
+            "The Authorization header is not 'Bearer' followed by an Inkwell API key.",
+            "Keys look like ink_test_ or ink_live_ followed by 32 letters and digits.",
+        )
+    now = app.clock()
+    with app.uow() as uow:
+        key = uow.session.scalar(
+            sa.select(tables.ApiKey).where(tables.ApiKey.key_hash == apikeys.hash_key(token))
+        )
+        if key is None:
+            raise _auth_error(
+                "invalid_api_key",
+                "This API key does not exist.",
+                "Check for a typo, or create a new key; keys are shown only once.",
+            )
+        if key.revoked_at is not None:
+            raise _auth_error(
+                "revoked_api_key",
+                f"This API key was revoked at {key.revoked_at.isoformat()}.",
+                "Use another active key, or create a new one.",
+            )
+        if key.expires_at is not None and key.expires_at <= now:
+            raise _auth_error(
+                "expired_api_key",
+                f"This API key expired at {key.expires_at.isoformat()}.",
+                "Create a new key with POST /api/v1/partner/keys using an active key.",
+            )
+        principal = Principal(
+            tenant_id=key.tenant_id,
+            mode=Mode(key.mode),
+            key_id=key.id,
+            scopes=frozenset(key.scopes),
+        )
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+            uow.session.execute(
+                sa.update(tables.ApiKey).where(tables.ApiKey.id == key.id).values(last_used_at=now)
+            )
+            uow.commit()
+    return principal
+
+
+def require(principal: Principal, scope: str) -> None:
+    """Raise MissingScope unless the principal's key carries `scope`."""
+    if scope not in principal.scopes:
+        raise errors.MissingScope(scope)
+
+
+def insert_key(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    mode: Mode,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+    now: datetime,
+) -> tuple[tables.ApiKey, str]:
+    """Add a key row; returns it with the full key, which is never stored."""
+    raw = apikeys.generate(mode)
+    row = tables.ApiKey(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        mode=mode.value,
+        name=name,
+        key_hash=apikeys.hash_key(raw),
+        key_prefix=apikeys.display_prefix(raw),
+        scopes=sorted(set(scopes)),
+        expires_at=expires_at,
+        created_at=now,
+    )
+    session.add(row)
+    return row, raw
+
+
+def create_key(
+    app: Inkwell,
+    principal: Principal,
+    *,
+    name: object,
+    scopes: object,
+    expires_at: datetime | None,
+) -> tuple[tables.ApiKey, str]:
+    """Create a key in the caller's mode with at most the caller's own scopes.
+
+    Raises:
+        ValidationFailed: name missing or too long, unknown scope, expiry in the past.
+        MissingScope: a requested scope the calling key does not itself carry.
+    """
+    now = app.clock()
+    problems: list[errors.FieldProblem] = []
+    if not isinstance(name, str) or not name.strip():
+        problems.append(errors.FieldProblem("name", "name is required"))
+    elif len(name) > 100:
+        problems.append(errors.FieldProblem("name", "name must be at most 100 characters"))
+    requested: list[str] = sorted(principal.scopes) if scopes is None else []
+    if scopes is not None:
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            problems.append(errors.FieldProblem("permissions", "must be a list of scopes"))
+        else:
+            unknown = [s for s in scopes if s not in ALL_SCOPES]
+            if unknown:
+                problems.append(
+                    errors.FieldProblem(
+                        "permissions",
+                        f"unknown scope(s) {', '.join(unknown)}; "
+                        f"valid scopes are {', '.join(ALL_SCOPES)}",
+                    )
+                )
+            elif not scopes:
+                problems.append(errors.FieldProblem("permissions", "give at least one scope"))
+            requested = list(scopes)
+    if expires_at is not None and expires_at <= now:
+        problems.append(errors.FieldProblem("expires_at", "expires_at must be in the future"))
+    if problems:
+        raise errors.ValidationFailed(problems)
+    for scope in requested:
+        if scope not in principal.scopes:
+            raise errors.MissingScope(scope)
+    assert isinstance(name, str)
+    with app.uow() as uow:
+        row, raw = insert_key(
+            uow.session,
+            tenant_id=principal.tenant_id,
+            mode=principal.mode,
+            name=name.strip(),
+            scopes=requested,
+            expires_at=expires_at,
+            now=now,
+        )
+        uow.commit()
+    return row, raw
+
+
+def list_keys(app: Inkwell, principal: Principal) -> list[tables.ApiKey]:
+    with app.uow() as uow:
+        return list(
+            uow.session.scalars(
+                sa.select(tables.ApiKey)
+                .where(
+                    tables.ApiKey.tenant_id == principal.tenant_id,
+                    tables.ApiKey.mode == principal.mode.value,
+                )
+                .order_by(tables.ApiKey.created_at, tables.ApiKey.id)
+            )
+        )
+
+
+def revoke_key(app: Inkwell, principal: Principal, key_id: uuid.UUID) -> tables.ApiKey:
+    """Revoke one of the tenant's keys; revoking twice is harmless.
+
+    Raises:
+        NotFound: no such key for this tenant and mode.
+        SelfRevoke: it is the key making the request.
+    """
+    if key_id == principal.key_id:
+        raise errors.SelfRevoke(key_id)
+    now = app.clock()
+    with app.uow() as uow:
+        key = uow.session.scalar(
+            sa.select(tables.ApiKey).where(
+                tables.ApiKey.id == key_id,
+                tables.ApiKey.tenant_id == principal.tenant_id,
+                tables.ApiKey.mode == principal.mode.value,
+            )
+        )
+        if key is None:
+            raise errors.NotFound("API key", key_id)
+        if key.revoked_at is None:
+            key.revoked_at = now
+            uow.commit()
+        return key
+
+
+def is_active(key: tables.ApiKey, now: datetime) -> bool:
+    return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)

@@ -1,0 +1,94 @@
+"""Every setting Inkwell reads, in one typed object.
+
+Environment variables are read once, by `get_settings()`; nothing reads the environment at
+import time. Unset means the embedded default (SQLite file, in-process broker).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    #: SQLAlchemy URL; `postgresql://…` in production. Unset: a SQLite file under var/.
+    database_url: str | None = None
+    #: Redis broker URL (`amqp://…` selects RabbitMQ). Unset: in-process broker.
+    redis_url: str | None = None
+    #: Where rendered PDFs, proofs and uploads are written.
+    storage_dir: Path = DEFAULT_VAR_DIR / "storage"
+    #: Base URL the API is reached at, used in links handed to partners.
+    public_base_url: str = "http://127.0.0.1:8000"
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    #: Bearer token for the admin endpoints; unset disables them.
+    admin_token: str | None = None
+    #: Allow webhook targets on loopback/private addresses (tests and the demo only).
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_s: float = 10.0
+    #: Delays between webhook attempts, seconds (default as in the reference: 30 s, 5 min, 1 h).
+    webhook_retry_schedule_s: tuple[int, ...] = (30, 300, 3600)
+    webhook_max_consecutive_failures: int = 3
+    #: Default window after creation during which an order can be cancelled for free.
+    order_cancel_window_s: int = Field(default=300, ge=0)
+    #: An order left in one pipeline stage longer than this is re-enqueued by the sweeper.
+    stage_deadline_s: int = Field(default=60, ge=1)
+    #: Largest request body the API accepts, bytes.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: Requests per minute per API key (sliding window).
+    rate_limit_per_minute: int = Field(default=1000, ge=1)
+    #: SQLAlchemy pool size per process.
+    db_pool_size: int = Field(default=10, ge=1)
+    #: Worker sizing, read by the Procfile's process types.
+    worker_processes: int = Field(default=2, ge=1)
+    worker_threads: int = Field(default=8, ge=1)
+    log_level: str = "INFO"
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            return tuple(int(p) for p in parts)
+        if isinstance(value, int):
+            return (value,)
+        return value
+
+    @field_validator("webhook_retry_schedule_s")
+    @classmethod
+    def _check_schedule(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(v < 0 for v in value):
+            raise ValueError("retry delays must be >= 0 seconds")
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when no external database or broker is configured."""
+        return self.database_url is None and self.redis_url is None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(DEFAULT_VAR_DIR / 'inkwell.sqlite3').as_posix()}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Point plain `postgresql://` URLs at psycopg 3, the driver we ship."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first call."""
+    return Settings()
