@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,9 +54,8 @@ class Inkwell:
 def bootstrap(settings: Settings | None = None) -> Inkwell:
     """Build an Inkwell from settings (the environment's when not given). Opens nothing yet."""
     settings = settings or get_settings()
-    url = settings.effective_database_url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = database.create_engine(url, pool_size=settings.db_pool_size)
+    engine = database.create_engine(
+        settings.effective_database_url, pool_size=settings.db_pool_size
+    )
     factory = sessionmaker(engine, expire_on_commit=False)
     return Inkwell(settings=settings, engine=engine, session_factory=factory)

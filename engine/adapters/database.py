@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,6 +11,9 @@ import sqlalchemy as sa
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and serialised writers."""
     if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
             echo=echo,

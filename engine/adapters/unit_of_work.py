@@ -33,10 +33,9 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            self.session.close()
+        # close() rolls back whatever was not committed and detaches the objects without
+        # expiring them, so what a service returns stays readable after the block.
+        self.session.close()
         if self._committed and exc_type is None and self._after_commit:
             self._after_commit()
 

@@ -21,6 +21,37 @@ _ENUMS: dict[str, tuple[str, ...]] = {
     "mailing_option": MAILING_OPTIONS,
 }
 
+ORDER_FIELDS = frozenset(
+    {
+        "message_body",
+        "recipients",
+        "product_type",
+        "paper_type",
+        "envelope_type",
+        "mailing_option",
+        "handwriting_style",
+        "authenticity_preset",
+        "return_address",
+        "skip_invalid",
+        "send_date",
+    }
+)
+RECIPIENT_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "address_line1",
+        "address_line2",
+        "city",
+        "state",
+        "zip",
+        "country",
+        "custom_fields",
+    }
+)
+#: Names partners bring from other services, and the field they mean here.
+_DID_YOU_MEAN = {"message": "message_body", "zip_code": "zip", "postal_code": "zip"}
+
 RETURN_ADDRESS_FIELDS: tuple[tuple[str, bool, int], ...] = (
     ("name", True, 100),
     ("line1", True, 255),
@@ -29,18 +60,14 @@ RETURN_ADDRESS_FIELDS: tuple[tuple[str, bool, int], ...] = (
 )
 
 
-def check_order(
-    raw: Mapping[str, object], *, now: datetime, skip: frozenset[str] = frozenset()
-) -> list[FieldProblem]:
-    """Every problem with an order request, top-level fields first, then by recipient.
-
-    `skip` names top-level fields already reported by the type layer, so a field is never
-    reported twice.
-    """
-    problems: list[FieldProblem] = []
+def check_order(raw: Mapping[str, object], *, now: datetime) -> list[FieldProblem]:
+    """Every problem with an order request, top-level fields first, then by recipient."""
+    problems: list[FieldProblem] = [
+        FieldProblem(name, _unknown(name)) for name in sorted(set(raw) - ORDER_FIELDS)
+    ]
 
     def add(field: str, error: str | None) -> None:
-        if error and field not in skip:
+        if error:
             problems.append(FieldProblem(field=field, error=error))
 
     add(
@@ -65,9 +92,7 @@ def check_order(
             add(field, f"{field} must be a string of at most 64 characters")
 
     recipients = raw.get("recipients")
-    if "recipients" in skip:
-        pass
-    elif not isinstance(recipients, Sequence) or isinstance(recipients, str) or not recipients:
+    if not isinstance(recipients, Sequence) or isinstance(recipients, str) or not recipients:
         add("recipients", "recipients must be a list of 1 to 100 recipients")
     elif len(recipients) > MAX_RECIPIENTS:
         add("recipients", f"at most {MAX_RECIPIENTS} recipients per order (got {len(recipients)})")
@@ -82,9 +107,16 @@ def check_recipients(recipients: Sequence[object]) -> list[FieldProblem]:
         if not isinstance(recipient, Mapping):
             problems.append(FieldProblem("recipient", "must be an object", index))
             continue
+        for name in sorted(set(recipient) - RECIPIENT_FIELDS):
+            problems.append(FieldProblem(str(name), _unknown(str(name)), index))
         for field, error in addresses.check_recipient(recipient):
             problems.append(FieldProblem(field, error, index))
     return problems
+
+
+def _unknown(name: str) -> str:
+    hint = _DID_YOU_MEAN.get(name)
+    return f"{name} is not a known field" + (f"; did you mean {hint}?" if hint else "")
 
 
 def _check_return_address(value: object) -> str | None:

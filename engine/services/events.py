@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.adapters import sql, tables
+from engine.domain.timestamps import iso
 
 EVENT_TYPES = (
     "order.confirmed",
@@ -18,13 +19,6 @@ EVENT_TYPES = (
     "order.shipped",
     "letter.mailed",
 )
-
-
-def iso(value: datetime | None) -> str | None:
-    """`2026-04-07T12:00:00.000Z`, the timestamp style of the reference API."""
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def order_data(order: tables.Order) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+# The project's verbs. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test serve worker scheduler lint bench services migrate clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e . --group dev
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+services:
+	@./scripts/services.sh
+
+demo: $(STAMP)
+	$(BIN)/python -m scripts.demo
+
+test: $(STAMP) services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+migrate: $(STAMP)
+	$(BIN)/inkwell db upgrade
+
+serve: $(STAMP)
+	$(BIN)/uvicorn api.asgi:app --host 0.0.0.0 --port $${PORT:-8000} --no-access-log
+
+bench: $(STAMP) services
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

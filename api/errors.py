@@ -1,0 +1,164 @@
+"""Every error answer, in one shape: `{"error", "message", "suggestion"[, "details"]}`.
+
+The only module that knows HTTP status codes for engine errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine import errors
+
+log = logging.getLogger("inkwell.api")
+
+STATUS: list[tuple[type[errors.InkwellError], int]] = [
+    (errors.MissingScope, 403),
+    (errors.AuthError, 401),
+    (errors.ValidationFailed, 400),
+    (errors.NotFound, 404),
+    (errors.InsufficientCredits, 402),
+    (errors.Conflict, 409),
+]
+
+
+def status_of(exc: errors.InkwellError) -> int:
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def body(code: str, message: str, suggestion: str | None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"error": code, "message": message}
+    out["suggestion"] = suggestion or ""
+    out.update(extra)
+    return out
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    suggestion: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    return JSONResponse(body(code, message, suggestion, **extra), status, headers=headers)
+
+
+def _inkwell_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.InkwellError)
+    extra: dict[str, Any] = dict(exc.extra)
+    if isinstance(exc, errors.ValidationFailed):
+        extra["details"] = [p.as_dict() for p in exc.problems]
+    elif isinstance(exc, errors.InsufficientCredits):
+        extra.update(
+            balance_cents=exc.balance_cents,
+            cost_cents=exc.cost_cents,
+            shortfall_cents=exc.shortfall_cents,
+        )
+    elif isinstance(exc, errors.MissingScope):
+        extra["required_scope"] = exc.scope
+    headers = {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None
+    return error_response(
+        status_of(exc), exc.code, exc.message, exc.suggestion, headers=headers, **extra
+    )
+
+
+_TYPE_MESSAGES = {
+    "missing": "is required",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "datetime_parsing": "must be an ISO 8601 date-time",
+    "datetime_from_date_parsing": "must be an ISO 8601 date-time",
+    "extra_forbidden": "is not a known field",
+}
+
+
+def problems_from_pydantic(exc_errors: Any) -> list[errors.FieldProblem]:
+    """Turn pydantic's error list into our per-field problems."""
+    problems: list[errors.FieldProblem] = []
+    for err in exc_errors:
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        index = None
+        if len(loc) >= 2 and loc[0] == "recipients" and loc[1].isdigit():
+            index = int(loc[1])
+            loc = loc[2:]
+        field = ".".join(loc) or "body"
+        text = _TYPE_MESSAGES.get(err.get("type", ""), err.get("msg", "is invalid"))
+        if err.get("type") in ("greater_than_equal", "less_than_equal"):
+            text = err.get("msg", "is out of range").lower()
+        problems.append(errors.FieldProblem(field, f"{field} {text}", index))
+    return problems
+
+
+def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    raw = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in raw):
+        detail = next(e for e in raw if e.get("type") == "json_invalid")
+        where = detail.get("ctx", {}).get("error", "")
+        return error_response(
+            400,
+            "invalid_json",
+            f"The request body is not valid JSON ({where}).",
+            "Send a JSON object with 'Content-Type: application/json'.",
+        )
+    problems = problems_from_pydantic(raw)
+    if len(problems) == 1 and problems[0].field == "body":
+        return error_response(
+            400,
+            "invalid_json",
+            "The request body must be a JSON object.",
+            "Send a JSON object with 'Content-Type: application/json'.",
+        )
+    exc2 = errors.ValidationFailed(problems)
+    return _inkwell_error(request, exc2)
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return error_response(
+            404,
+            "not_found",
+            f"No endpoint at {request.url.path}.",
+            "Check the path against the API reference at /docs.",
+        )
+    if exc.status_code == 405:
+        return error_response(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.url.path}.",
+            "Check the method against the API reference at /docs.",
+        )
+    return error_response(exc.status_code, "http_error", str(exc.detail), None)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500,
+        "internal_error",
+        "Something went wrong on our side. Nothing was charged for this request.",
+        "Retry in a moment; if it keeps happening, contact support with the time of the request.",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.InkwellError, _inkwell_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

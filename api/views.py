@@ -1,0 +1,104 @@
+"""How engine rows look on the wire (field names as in the reference API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.adapters import tables
+from engine.domain.timestamps import iso
+from engine.services import wallet
+
+
+def order_summary(order: tables.Order, recipient_count: int) -> dict[str, Any]:
+    """The `order` block of a create answer."""
+    return {
+        "id": str(order.id),
+        "status": order.status,
+        "letter_count": order.letter_count,
+        "total_cents": order.total_cents,
+        "product_type": order.product_type,
+        "paper_type": order.paper_type,
+        "envelope_type": order.envelope_type,
+        "recipient_count": recipient_count,
+        "cost_breakdown": order.cost_breakdown,
+        "cancellable_until": iso(order.cancellable_until),
+        "send_date": iso(order.send_date),
+        "mode": order.mode,
+        "created_at": iso(order.created_at),
+    }
+
+
+def order_item(order: tables.Order) -> dict[str, Any]:
+    """One row of an order list."""
+    return {
+        "id": str(order.id),
+        "status": order.status,
+        "letter_count": order.letter_count,
+        "total_cents": order.total_cents,
+        "message_body": order.message_body,
+        "handwriting_style": str(order.font_id) if order.font_id else None,
+        "paper_type": order.paper_type,
+        "product_type": order.product_type,
+        "envelope_type": order.envelope_type,
+        "source": order.source,
+        "cancellable_until": iso(order.cancellable_until),
+        "created_at": iso(order.created_at),
+        "updated_at": iso(order.updated_at),
+    }
+
+
+def order_detail(order: tables.Order, recipients: list[tables.Recipient]) -> dict[str, Any]:
+    return {
+        **order_item(order),
+        "mailing_option": order.mailing_option,
+        "authenticity_preset": order.authenticity_preset,
+        "return_address": order.return_address,
+        "skip_invalid": order.skip_invalid,
+        "cost_breakdown": order.cost_breakdown,
+        "send_date": iso(order.send_date),
+        "failure_reason": order.failure_reason,
+        "mode": order.mode,
+        "cancelled_at": iso(order.cancelled_at),
+        "confirmed_at": iso(order.confirmed_at),
+        "recipients": [recipient(r) for r in recipients],
+        "recipient_count": len(recipients),
+    }
+
+
+def recipient(r: tables.Recipient) -> dict[str, Any]:
+    return {
+        "id": str(r.id),
+        "first_name": r.first_name,
+        "last_name": r.last_name,
+        "address_line1": r.address_line1,
+        "address_line2": r.address_line2,
+        "city": r.city,
+        "state": r.state,
+        "zip": r.zip,
+        "country": r.country,
+        "custom_fields": r.custom_fields or None,
+        "status": r.status,
+        "invalid_reason": r.invalid_reason,
+        "tracking_number": r.tracking_number,
+        "mailed_at": iso(r.mailed_at),
+        "created_at": iso(r.created_at),
+    }
+
+
+def key(k: tables.ApiKey, *, active: bool) -> dict[str, Any]:
+    return {
+        "id": str(k.id),
+        "name": k.name,
+        "key_prefix": k.key_prefix,
+        "mode": k.mode,
+        "permissions": list(k.scopes),
+        "last_used_at": iso(k.last_used_at),
+        "expires_at": iso(k.expires_at),
+        "revoked_at": iso(k.revoked_at),
+        "is_active": active,
+        "created_at": iso(k.created_at),
+    }
+
+
+def available(balance: wallet.Balance) -> int:
+    return balance.available_cents

@@ -1,0 +1,1 @@
+"""The `inkwell` command: what an operator runs."""

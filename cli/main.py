@@ -1,0 +1,177 @@
+"""`inkwell`: migrate the database, create tenants and keys, add credits, check the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+
+from engine import errors
+from engine.adapters import migrate
+from engine.bootstrap import Inkwell, bootstrap
+from engine.domain.scopes import ALL_SCOPES
+from engine.domain.statuses import Mode
+from engine.services import keys, tenants, wallet
+from engine.settings import get_settings
+
+
+def _app() -> Inkwell:
+    return bootstrap(get_settings())
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    url = args.url or get_settings().effective_database_url
+    migrate.upgrade(url, args.revision)
+    print(f"database at {args.revision}")
+    return 0
+
+
+def cmd_db_downgrade(args: argparse.Namespace) -> int:
+    url = args.url or get_settings().effective_database_url
+    migrate.downgrade(url, args.revision)
+    print(f"database at {args.revision}")
+    return 0
+
+
+def cmd_tenant_create(args: argparse.Namespace) -> int:
+    app = _app()
+    try:
+        made = tenants.create_tenant(
+            app,
+            name=args.name,
+            credits_cents=args.credits,
+            mode=Mode(args.mode),
+            cancel_window_s=args.cancel_window_s,
+        )
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps({"tenant_id": str(made.tenant_id), "api_key": made.api_key}))
+    else:
+        print(f"tenant  {made.tenant_id}")
+        print(f"api key {made.api_key}  (shown once; {made.mode.value} mode, every scope)")
+    return 0
+
+
+def cmd_key_create(args: argparse.Namespace) -> int:
+    scopes = args.scopes.split(",") if args.scopes else list(ALL_SCOPES)
+    unknown = [s for s in scopes if s not in ALL_SCOPES]
+    if unknown:
+        print(f"unknown scope(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    app = _app()
+    try:
+        with app.uow() as uow:
+            tenants.get_tenant(uow.session, args.tenant)
+            row, raw = keys.insert_key(
+                uow.session,
+                tenant_id=args.tenant,
+                mode=Mode(args.mode),
+                name=args.name,
+                scopes=scopes,
+                expires_at=None,
+                now=app.clock(),
+            )
+            uow.commit()
+    finally:
+        app.close()
+    if args.json:
+        print(json.dumps({"key_id": str(row.id), "api_key": raw}))
+    else:
+        print(f"api key {raw}  (shown once; id {row.id})")
+    return 0
+
+
+def cmd_credits_add(args: argparse.Namespace) -> int:
+    app = _app()
+    try:
+        balance = tenants.add_credits(
+            app,
+            tenant_id=args.tenant,
+            mode=Mode(args.mode),
+            amount_cents=args.cents,
+            note=args.note or "",
+        )
+    finally:
+        app.close()
+    print(f"available {balance.available_cents} cents (held {balance.held_cents})")
+    return 0
+
+
+def cmd_ledger_check(args: argparse.Namespace) -> int:
+    app = _app()
+    try:
+        with app.uow() as uow:
+            checks = wallet.check_ledger(uow.session)
+    finally:
+        app.close()
+    bad = [c for c in checks if not c.ok]
+    for c in bad:
+        print(
+            f"MISMATCH wallet {c.wallet_id}: row {c.balance_cents}/{c.held_cents}, "
+            f"ledger {c.ledger_balance_cents}/{c.ledger_held_cents}"
+        )
+    print(f"{len(checks)} wallets checked, {len(bad)} mismatched")
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inkwell", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
+    up = db.add_parser("upgrade", help="migrate to the newest schema")
+    up.add_argument("revision", nargs="?", default="head")
+    up.add_argument("--url", help="database URL (default: DATABASE_URL or the embedded file)")
+    up.set_defaults(func=cmd_db_upgrade)
+    down = db.add_parser("downgrade", help="migrate back to REVISION")
+    down.add_argument("revision")
+    down.add_argument("--url")
+    down.set_defaults(func=cmd_db_downgrade)
+
+    tenant = sub.add_parser("tenant").add_subparsers(dest="tenant_cmd", required=True)
+    tc = tenant.add_parser("create", help="a tenant with wallets and a full-scope key")
+    tc.add_argument("--name", required=True)
+    tc.add_argument("--credits", type=int, default=0, help="opening credit, cents")
+    tc.add_argument("--mode", choices=[m.value for m in Mode], default="test")
+    tc.add_argument("--cancel-window-s", type=int, default=None)
+    tc.add_argument("--json", action="store_true", help='last line {"tenant_id","api_key"}')
+    tc.set_defaults(func=cmd_tenant_create)
+
+    key = sub.add_parser("key").add_subparsers(dest="key_cmd", required=True)
+    kc = key.add_parser("create", help="another API key for a tenant")
+    kc.add_argument("--tenant", type=uuid.UUID, required=True)
+    kc.add_argument("--mode", choices=[m.value for m in Mode], default="test")
+    kc.add_argument("--name", default="Operator key")
+    kc.add_argument("--scopes", help=f"comma-separated, from {','.join(ALL_SCOPES)}")
+    kc.add_argument("--json", action="store_true")
+    kc.set_defaults(func=cmd_key_create)
+
+    credits = sub.add_parser("credits").add_subparsers(dest="credits_cmd", required=True)
+    ca = credits.add_parser("add", help="credit a tenant's wallet")
+    ca.add_argument("--tenant", type=uuid.UUID, required=True)
+    ca.add_argument("--cents", type=int, required=True)
+    ca.add_argument("--mode", choices=[m.value for m in Mode], default="test")
+    ca.add_argument("--note")
+    ca.set_defaults(func=cmd_credits_add)
+
+    ledger = sub.add_parser("ledger").add_subparsers(dest="ledger_cmd", required=True)
+    lc = ledger.add_parser("check", help="prove every wallet equals the sum of its entries")
+    lc.set_defaults(func=cmd_ledger_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except errors.InkwellError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
