@@ -68,7 +68,33 @@ class KeyCreate(BaseModel):
     expires_at: datetime | None = None
 
 
-DOCUMENTED: list[type[BaseModel]] = [OrderCreate, KeyCreate]
+class WebhookCreate(BaseModel):
+    url: str = Field(description="https:// URL on a public host")
+    events: list[str] = Field(
+        default=["*"],
+        description="order.confirmed, order.failed, order.cancelled, order.completed, "
+        "order.shipped, letter.mailed, or * for all",
+    )
+
+
+class WebhookUpdate(BaseModel):
+    url: str | None = None
+    events: list[str] | None = None
+    is_active: bool | None = None
+
+
+class WebhookResend(BaseModel):
+    order_id: str
+    event: str
+
+
+DOCUMENTED: list[type[BaseModel]] = [
+    OrderCreate,
+    KeyCreate,
+    WebhookCreate,
+    WebhookUpdate,
+    WebhookResend,
+]
 
 
 def documented_body(model: type[BaseModel]) -> dict[str, Any]:

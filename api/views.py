@@ -6,7 +6,7 @@ from typing import Any
 
 from engine.adapters import tables
 from engine.domain.timestamps import iso
-from engine.services import wallet
+from engine.services import deliveries, wallet
 
 
 def order_summary(order: tables.Order, recipient_count: int) -> dict[str, Any]:
@@ -102,3 +102,69 @@ def key(k: tables.ApiKey, *, active: bool) -> dict[str, Any]:
 
 def available(balance: wallet.Balance) -> int:
     return balance.available_cents
+
+
+def webhook(w: tables.WebhookEndpoint) -> dict[str, Any]:
+    return {
+        "id": str(w.id),
+        "url": w.url,
+        "events": list(w.events),
+        "is_active": w.is_active,
+        "failure_count": w.consecutive_failures,
+        "deactivated_reason": w.deactivated_reason,
+        "last_triggered_at": iso(w.last_triggered_at),
+        "previous_secret_expires_at": iso(w.previous_secret_expires_at),
+        "created_at": iso(w.created_at),
+        "updated_at": iso(w.updated_at),
+    }
+
+
+def attempt(a: tables.WebhookAttempt) -> dict[str, Any]:
+    return {
+        "number": a.number,
+        "attempted_at": iso(a.attempted_at),
+        "response_status": a.status_code,
+        "latency_ms": a.latency_ms,
+        "response_body": a.response_body,
+        "error": a.error,
+    }
+
+
+def delivery(d: tables.WebhookDelivery, attempts: list[tables.WebhookAttempt]) -> dict[str, Any]:
+    return {
+        "id": str(d.id),
+        "webhook_id": str(d.endpoint_id),
+        "event_id": str(d.event_id),
+        "event_type": d.event_type,
+        "status": d.status,
+        "attempts": d.attempts,
+        "response_status": d.last_status_code,
+        "last_error": d.last_error,
+        "next_attempt_at": iso(d.next_attempt_at),
+        "delivered_at": iso(d.delivered_at),
+        "resend_of": str(d.resend_of) if d.resend_of else None,
+        "created_at": iso(d.created_at),
+        "updated_at": iso(d.updated_at),
+        "attempt_log": [attempt(a) for a in attempts],
+    }
+
+
+def delivery_page(found: deliveries.DeliveryPage) -> dict[str, Any]:
+    return {
+        "deliveries": [delivery(d, found.attempts.get(d.id, [])) for d in found.deliveries],
+        "pagination": {
+            "page": found.page,
+            "limit": found.limit,
+            "total": found.total,
+            "total_pages": found.total_pages,
+        },
+    }
+
+
+def event(e: tables.Event) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "event": e.type,
+        "timestamp": iso(e.created_at),
+        "data": e.data,
+    }

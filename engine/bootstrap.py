@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.adapters import database
 from engine.adapters.unit_of_work import UnitOfWork
+from engine.adapters.webhook_sender import WebhookSender
 from engine.settings import Settings, get_settings
 
 log = logging.getLogger("inkwell")
@@ -33,6 +35,8 @@ class Inkwell:
     #: to relay the outbox at once (the scheduler relays anything it misses).
     after_commit: Callable[[], None] | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _sender: WebhookSender | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self._after_commit)
@@ -40,6 +44,15 @@ class Inkwell:
     def _after_commit(self) -> None:
         if self.after_commit is not None:
             self.after_commit()
+
+    @property
+    def sender(self) -> WebhookSender:
+        """The process's pooled webhook HTTP client, made on first use."""
+        with self._lock:
+            if self._sender is None:
+                self._sender = WebhookSender(self.settings.webhook_timeout_s)
+                self._closers.append(self._sender.close)
+            return self._sender
 
     @property
     def is_sqlite(self) -> bool:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     order_cancel_window_s: int = Field(default=300, ge=0)
     #: An order left in one pipeline stage longer than this is re-enqueued by the sweeper.
     stage_deadline_s: int = Field(default=60, ge=1)
+    #: The events feed holds back events younger than this, so none is skipped by a reader.
+    events_settle_s: float = Field(default=2.0, ge=0)
+    #: How often the scheduler relays the outbox, seconds.
+    scheduler_interval_s: float = Field(default=0.5, gt=0)
     #: Largest request body the API accepts, bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     #: Requests per minute per API key (sliding window).

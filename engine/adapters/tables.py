@@ -192,6 +192,12 @@ class Order(Base):
     send_date: Mapped[datetime | None] = mapped_column()
     cancellable_until: Mapped[datetime] = mapped_column()
     failure_reason: Mapped[str | None] = mapped_column(sa.Text)
+    #: Stage that failed, so a replay resumes there.
+    failed_stage: Mapped[str | None] = mapped_column(sa.String(32))
+    #: How many times the sweeper re-enqueued the current stage.
+    stage_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: Bumped when a failed order is re-opened, so its new hold gets its own ledger key.
+    hold_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column()
@@ -258,7 +264,14 @@ class OutboxMessage(Base):
     published_at: Mapped[datetime | None] = mapped_column()
     publish_attempts: Mapped[int] = mapped_column(default=0)
 
-    __table_args__ = (sa.Index("ix_outbox_unpublished", "published_at", "available_at"),)
+    __table_args__ = (
+        sa.Index(
+            "ix_outbox_due",
+            "available_at",
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
+        ),
+    )
 
 
 class Event(Base):
@@ -278,6 +291,8 @@ class Event(Base):
     key: Mapped[str] = mapped_column(sa.String(200), unique=True)
     data: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Set once the event has been turned into deliveries; NULL rows are swept.
+    fanned_out_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (sa.Index("ix_events_tenant_mode_seq", "tenant_id", "mode", "seq"),)
 
@@ -347,6 +362,10 @@ class WebhookDelivery(Base):
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
+    #: A worker sending an attempt holds the delivery until then; no one else sends it.
+    lease_until: Mapped[datetime | None] = mapped_column()
+    #: Set for a manual resend: the delivery it repeats.
+    resend_of: Mapped[uuid.UUID | None] = mapped_column()
     last_status_code: Mapped[int | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

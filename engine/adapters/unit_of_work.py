@@ -36,9 +36,11 @@ class UnitOfWork:
         # close() rolls back whatever was not committed and detaches the objects without
         # expiring them, so what a service returns stays readable after the block.
         self.session.close()
-        if self._committed and exc_type is None and self._after_commit:
-            self._after_commit()
 
     def commit(self) -> None:
+        """Commit; then, if the transaction wrote outbox rows, run the after-commit hook."""
+        wrote_outbox = self.session.info.pop("outbox_dirty", False)
         self.session.commit()
         self._committed = True
+        if wrote_outbox and self._after_commit is not None:
+            self._after_commit()

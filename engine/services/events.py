@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.adapters import sql, tables
 from engine.domain.timestamps import iso
+from engine.services import outbox
 
 EVENT_TYPES = (
     "order.confirmed",
@@ -43,7 +44,7 @@ def record(
     now: datetime,
     extra: dict[str, Any] | None = None,
 ) -> uuid.UUID | None:
-    """Record an event once per `key`; returns its id, or None when it already existed."""
+    """Record an event once per `key` and start its fan-out; None when it already existed."""
     data = order_data(order)
     for name, value in (extra or {}).items():
         data[name] = iso(value) if isinstance(value, datetime) else value
@@ -63,4 +64,7 @@ def record(
         },
         ["key"],
     )
-    return event_id if written else None
+    if not written:
+        return None
+    outbox.enqueue(session, "fan_out_event", event_id=event_id, now=now)
+    return event_id

@@ -117,8 +117,13 @@ def place_hold(
     order_id: uuid.UUID,
     amount_cents: int,
     now: datetime,
+    generation: int = 0,
 ) -> tuple[tables.LedgerEntry, Balance]:
-    """Hold `amount_cents` for an order, or raise InsufficientCredits with the shortfall."""
+    """Hold `amount_cents` for an order, or raise InsufficientCredits with the shortfall.
+
+    `generation` counts re-opened holds (admin replay of a failed order), so each hold has
+    its own ledger key.
+    """
     w = tables.Wallet
     moved = _move(
         session,
@@ -141,7 +146,7 @@ def place_hold(
         tenant_id=tenant_id,
         order_id=order_id,
         kind="hold",
-        key=f"order:{order_id}:hold",
+        key=f"order:{order_id}:hold" + (f":{generation}" if generation else ""),
         amount_cents=amount_cents,
         balance_delta=0,
         held_delta=amount_cents,

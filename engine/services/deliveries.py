@@ -1,0 +1,573 @@
+"""Webhook deliveries: fan an event out, send attempts, log them, retry and resend.
+
+One delivery per (event, endpoint), with one stable `webhook-id` (the delivery id) across
+its attempts. An attempt is claimed with a lease first, so two workers never send the same
+delivery at once; a worker killed mid-send leaves a lease that expires, and the sweeper
+sends again. Receivers see at-least-once delivery and can dedupe on `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from engine import errors
+from engine.adapters import sql, tables, url_guard
+from engine.adapters.webhook_sender import AttemptResult
+from engine.bootstrap import Inkwell
+from engine.domain import backoff, signing
+from engine.domain.timestamps import iso
+from engine.services import outbox, webhooks
+from engine.services.events import EVENT_TYPES
+from engine.services.keys import Principal
+
+LEASE_MARGIN = timedelta(seconds=30)
+DELIVERY_STATUSES = ("pending", "retrying", "succeeded", "failed")
+
+
+def fan_out(app: Inkwell, event_id: uuid.UUID) -> int:
+    """One delivery per subscribed active endpoint; returns how many were created."""
+    now = app.clock()
+    with app.uow() as uow:
+        session = uow.session
+        event = session.scalar(sa.select(tables.Event).where(tables.Event.id == event_id))
+        if event is None or event.fanned_out_at is not None:
+            return 0
+        e = tables.WebhookEndpoint
+        endpoints = session.scalars(
+            sa.select(e).where(
+                e.tenant_id == event.tenant_id, e.mode == event.mode, e.is_active.is_(True)
+            )
+        ).all()
+        created = 0
+        for endpoint in endpoints:
+            if event.type not in endpoint.events and "*" not in endpoint.events:
+                continue
+            delivery_id = uuid.uuid4()
+            if _insert_delivery(
+                session, delivery_id, event, endpoint, f"{event.id}:{endpoint.id}", now
+            ):
+                outbox.enqueue(session, "deliver_webhook", delivery_id=delivery_id, now=now)
+                created += 1
+        event.fanned_out_at = now
+        uow.commit()
+    return created
+
+
+def _insert_delivery(
+    session: Session,
+    delivery_id: uuid.UUID,
+    event: tables.Event,
+    endpoint: tables.WebhookEndpoint,
+    key: str,
+    now: datetime,
+    resend_of: uuid.UUID | None = None,
+) -> bool:
+    return sql.insert_ignoring_conflict(
+        session,
+        tables.WebhookDelivery.__table__,  # type: ignore[arg-type]
+        {
+            "id": delivery_id,
+            "tenant_id": event.tenant_id,
+            "endpoint_id": endpoint.id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "key": key,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "resend_of": resend_of,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["key"],
+    )
+
+
+def payload(event: tables.Event) -> bytes:
+    """The exact bytes sent for an event: the same for every endpoint and attempt."""
+    body = {
+        "id": str(event.id),
+        "event": event.type,
+        "timestamp": iso(event.created_at),
+        "data": event.data,
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class _Claim:
+    delivery_id: uuid.UUID
+    attempt: int
+    url: str
+    secrets: list[str]
+    body: bytes
+    event_type: str
+    endpoint_id: uuid.UUID
+
+
+def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
+    """Send one attempt of a delivery if it is due and nobody else holds it.
+
+    Returns what happened: `skipped`, `succeeded`, `retrying` or `failed`.
+    """
+    claim = _claim(app, delivery_id)
+    if claim is None:
+        return "skipped"
+    problem = url_guard.check_url(
+        claim.url, allow_private=app.settings.webhook_allow_private_targets
+    )
+    now = app.clock()
+    if problem:
+        result = None
+    else:
+        headers = signing.headers(
+            msg_id=str(claim.delivery_id),
+            timestamp=int(now.timestamp()),
+            body=claim.body,
+            secrets_=claim.secrets,
+            event_type=claim.event_type,
+        )
+        result = app.sender.post(claim.url, claim.body, headers)
+    return _record(app, claim, result, problem)
+
+
+def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
+    now = app.clock()
+    lease = now + timedelta(seconds=app.settings.webhook_timeout_s) + LEASE_MARGIN
+    d = tables.WebhookDelivery
+    with app.uow() as uow:
+        session = uow.session
+        row = session.execute(
+            sa.update(d)
+            .where(
+                d.id == delivery_id,
+                d.status.in_(("pending", "retrying")),
+                sa.or_(d.lease_until.is_(None), d.lease_until < now),
+                sa.or_(
+                    d.next_attempt_at.is_(None), d.next_attempt_at <= now + timedelta(seconds=1)
+                ),
+            )
+            .values(lease_until=lease, attempts=d.attempts + 1, updated_at=now)
+            .returning(d.attempts, d.endpoint_id, d.event_id)
+        ).one_or_none()
+        if row is None:
+            return None
+        attempt, endpoint_id, event_id = row
+        endpoint = session.get(tables.WebhookEndpoint, endpoint_id)
+        event = session.scalar(sa.select(tables.Event).where(tables.Event.id == event_id))
+        assert endpoint is not None and event is not None
+        if not endpoint.is_active:
+            session.execute(
+                sa.update(d)
+                .where(d.id == delivery_id)
+                .values(
+                    status="failed",
+                    attempts=d.attempts - 1,
+                    lease_until=None,
+                    last_error="endpoint is deactivated; reactivate it to send again",
+                    updated_at=now,
+                )
+            )
+            uow.commit()
+            return None
+        claim = _Claim(
+            delivery_id=delivery_id,
+            attempt=attempt,
+            url=endpoint.url,
+            secrets=webhooks.signing_secrets(endpoint, now),
+            body=payload(event),
+            event_type=event.type,
+            endpoint_id=endpoint.id,
+        )
+        uow.commit()
+    return claim
+
+
+def _record(app: Inkwell, claim: _Claim, result: AttemptResult | None, problem: str | None) -> str:
+    now = app.clock()
+    settings = app.settings
+    with app.uow() as uow:
+        session = uow.session
+        attempt = tables.WebhookAttempt(
+            id=uuid.uuid4(), delivery_id=claim.delivery_id, number=claim.attempt, attempted_at=now
+        )
+        if isinstance(result, AttemptResult):
+            attempt.status_code = result.status_code
+            attempt.latency_ms = result.latency_ms
+            attempt.response_body = result.body
+            attempt.error = result.error
+        else:
+            attempt.error = f"refused target: {problem}"
+        session.add(attempt)
+        delivery = session.get(tables.WebhookDelivery, claim.delivery_id)
+        endpoint = session.get(tables.WebhookEndpoint, claim.endpoint_id)
+        assert delivery is not None and endpoint is not None
+        delivery.lease_until = None
+        delivery.updated_at = now
+        delivery.last_status_code = attempt.status_code
+        delivery.last_error = attempt.error
+        ok = isinstance(result, AttemptResult) and result.ok
+        if ok:
+            delivery.status = "succeeded"
+            delivery.delivered_at = now
+            delivery.next_attempt_at = None
+            endpoint.consecutive_failures = 0
+            endpoint.last_triggered_at = now
+            uow.commit()
+            return "succeeded"
+        gone = isinstance(result, AttemptResult) and result.status_code == 410
+        retry_after = (
+            backoff.parse_retry_after_s(result.retry_after, now)
+            if isinstance(result, AttemptResult)
+            else None
+        )
+        delay = (
+            None
+            if gone
+            else backoff.next_delay_s(settings.webhook_retry_schedule_s, claim.attempt, retry_after)
+        )
+        if delay is not None:
+            delivery.status = "retrying"
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            outbox.enqueue(
+                session,
+                "deliver_webhook",
+                delivery_id=delivery.id,
+                now=now,
+                available_at=delivery.next_attempt_at,
+            )
+            uow.commit()
+            return "retrying"
+        delivery.status = "failed"
+        delivery.next_attempt_at = None
+        endpoint.consecutive_failures += 1
+        if gone:
+            _deactivate(session, endpoint, "the endpoint answered 410 Gone", now)
+        elif endpoint.consecutive_failures >= settings.webhook_max_consecutive_failures:
+            _deactivate(
+                session,
+                endpoint,
+                f"{endpoint.consecutive_failures} consecutive failed deliveries",
+                now,
+            )
+        uow.commit()
+        return "failed"
+
+
+def _deactivate(
+    session: Session, endpoint: tables.WebhookEndpoint, reason: str, now: datetime
+) -> None:
+    """Stop sending to an endpoint; its other queued deliveries fail now, not later."""
+    endpoint.is_active = False
+    endpoint.deactivated_reason = reason
+    endpoint.updated_at = now
+    d = tables.WebhookDelivery
+    session.execute(
+        sa.update(d)
+        .where(
+            d.endpoint_id == endpoint.id,
+            d.status.in_(("pending", "retrying")),
+            sa.or_(d.lease_until.is_(None), d.lease_until < now),
+        )
+        .values(
+            status="failed",
+            next_attempt_at=None,
+            last_error=f"endpoint deactivated: {reason}",
+            updated_at=now,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    deliveries: list[tables.WebhookDelivery]
+    attempts: dict[uuid.UUID, list[tables.WebhookAttempt]]
+    total: int
+    page: int
+    limit: int
+
+    @property
+    def total_pages(self) -> int:
+        return (self.total + self.limit - 1) // self.limit if self.total else 0
+
+
+def list_deliveries(
+    app: Inkwell,
+    principal: Principal,
+    *,
+    endpoint_id: uuid.UUID | None = None,
+    status: str | None = None,
+    event: str | None = None,
+    order_id: uuid.UUID | None = None,
+    page: int = 1,
+    limit: int = 25,
+) -> DeliveryPage:
+    """Delivery logs, newest first, with every attempt.
+
+    Raises:
+        ValidationFailed: bad status, event, page or limit.
+        NotFound: `endpoint_id` is not the caller's.
+    """
+    problems = []
+    if status is not None and status not in DELIVERY_STATUSES:
+        problems.append(
+            errors.FieldProblem("status", f"status must be one of {', '.join(DELIVERY_STATUSES)}")
+        )
+    if event is not None and event not in EVENT_TYPES:
+        problems.append(
+            errors.FieldProblem("event", f"event must be one of {', '.join(EVENT_TYPES)}")
+        )
+    if page < 1:
+        problems.append(errors.FieldProblem("page", "page must be 1 or more"))
+    if not 1 <= limit <= 100:
+        problems.append(errors.FieldProblem("limit", "limit must be between 1 and 100"))
+    if problems:
+        raise errors.ValidationFailed(problems)
+    d = tables.WebhookDelivery
+    e = tables.WebhookEndpoint
+    where: list[sa.ColumnElement[bool]] = [
+        e.tenant_id == principal.tenant_id,
+        e.mode == principal.mode.value,
+    ]
+    if endpoint_id is not None:
+        where.append(d.endpoint_id == endpoint_id)
+    if status is not None:
+        where.append(d.status == status)
+    if event is not None:
+        where.append(d.event_type == event)
+    if order_id is not None:
+        where.append(
+            d.event_id.in_(sa.select(tables.Event.id).where(tables.Event.order_id == order_id))
+        )
+    with app.uow() as uow:
+        session = uow.session
+        if endpoint_id is not None:
+            webhooks._owned(session, principal, endpoint_id)
+        base = sa.select(d).join(e, e.id == d.endpoint_id).where(*where)
+        total = session.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0
+        rows = list(
+            session.scalars(
+                base.order_by(d.created_at.desc(), d.id.desc())
+                .limit(limit)
+                .offset((page - 1) * limit)
+            )
+        )
+        attempts = _attempts(session, [r.id for r in rows])
+    return DeliveryPage(rows, attempts, total, page, limit)
+
+
+def _attempts(
+    session: Session, delivery_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[tables.WebhookAttempt]]:
+    out: dict[uuid.UUID, list[tables.WebhookAttempt]] = {i: [] for i in delivery_ids}
+    if not delivery_ids:
+        return out
+    a = tables.WebhookAttempt
+    for attempt in session.scalars(
+        sa.select(a).where(a.delivery_id.in_(delivery_ids)).order_by(a.number)
+    ):
+        out[attempt.delivery_id].append(attempt)
+    return out
+
+
+def _owned_delivery(
+    session: Session, principal: Principal, delivery_id: uuid.UUID
+) -> tables.WebhookDelivery:
+    d = tables.WebhookDelivery
+    e = tables.WebhookEndpoint
+    delivery = session.scalar(
+        sa.select(d)
+        .join(e, e.id == d.endpoint_id)
+        .where(
+            d.id == delivery_id, e.tenant_id == principal.tenant_id, e.mode == principal.mode.value
+        )
+    )
+    if delivery is None:
+        raise errors.NotFound("webhook log", delivery_id)
+    return delivery
+
+
+def get_delivery(
+    app: Inkwell, principal: Principal, delivery_id: uuid.UUID
+) -> tuple[tables.WebhookDelivery, list[tables.WebhookAttempt]]:
+    with app.uow() as uow:
+        delivery = _owned_delivery(uow.session, principal, delivery_id)
+        return delivery, _attempts(uow.session, [delivery.id])[delivery.id]
+
+
+def retry(app: Inkwell, principal: Principal, delivery_id: uuid.UUID) -> tables.WebhookDelivery:
+    """Send one failed delivery again, now.
+
+    Raises:
+        NotFound: not the caller's.
+        Conflict: the delivery has not failed, or its endpoint is deactivated.
+    """
+    now = app.clock()
+    with app.uow() as uow:
+        session = uow.session
+        delivery = _owned_delivery(session, principal, delivery_id)
+        if delivery.status != "failed":
+            raise errors.Conflict(
+                f"Webhook log {delivery_id} is {delivery.status}; only failed deliveries "
+                "can be retried.",
+                suggestion="Wait for its scheduled attempts, or use POST /webhooks/resend.",
+            )
+        endpoint = session.get(tables.WebhookEndpoint, delivery.endpoint_id)
+        assert endpoint is not None
+        if not endpoint.is_active:
+            raise errors.Conflict(
+                f"Webhook {endpoint.id} is deactivated ({endpoint.deactivated_reason}).",
+                suggestion=f"Reactivate it with POST /webhooks/{endpoint.id}/reactivate.",
+            )
+        webhooks.requeue(session, delivery, now)
+        uow.commit()
+    return delivery
+
+
+def resend(
+    app: Inkwell, principal: Principal, *, order_id: object, event: object
+) -> list[tables.WebhookDelivery]:
+    """A new delivery of an order's event to every matching active endpoint.
+
+    Raises:
+        ValidationFailed: order_id or event missing or malformed.
+        NotFound: no such event for one of the caller's orders.
+        Conflict: no active endpoint subscribes to that event.
+    """
+    problems = []
+    parsed_order: uuid.UUID | None = None
+    with contextlib.suppress(ValueError):
+        parsed_order = uuid.UUID(str(order_id)) if order_id is not None else None
+    if parsed_order is None:
+        problems.append(errors.FieldProblem("order_id", "order_id must be an order id"))
+    if event not in EVENT_TYPES:
+        problems.append(
+            errors.FieldProblem("event", f"event must be one of {', '.join(EVENT_TYPES)}")
+        )
+    if problems:
+        raise errors.ValidationFailed(problems)
+    now = app.clock()
+    with app.uow() as uow:
+        session = uow.session
+        ev = tables.Event
+        found = session.scalar(
+            sa.select(ev)
+            .where(
+                ev.order_id == parsed_order,
+                ev.type == event,
+                ev.tenant_id == principal.tenant_id,
+                ev.mode == principal.mode.value,
+            )
+            .order_by(ev.seq.desc())
+            .limit(1)
+        )
+        if found is None:
+            raise errors.NotFound("event", f"{event} for order {parsed_order}")
+        e = tables.WebhookEndpoint
+        endpoints = [
+            ep
+            for ep in session.scalars(
+                sa.select(e).where(
+                    e.tenant_id == principal.tenant_id,
+                    e.mode == principal.mode.value,
+                    e.is_active.is_(True),
+                )
+            )
+            if found.type in ep.events or "*" in ep.events
+        ]
+        if not endpoints:
+            raise errors.Conflict(
+                f"No active webhook subscribes to {found.type}.",
+                suggestion="Create or reactivate a webhook for this event first.",
+            )
+        created: list[uuid.UUID] = []
+        for endpoint in endpoints:
+            delivery_id = uuid.uuid4()
+            _insert_delivery(
+                session,
+                delivery_id,
+                found,
+                endpoint,
+                f"{found.id}:{endpoint.id}:resend:{delivery_id}",
+                now,
+            )
+            outbox.enqueue(session, "deliver_webhook", delivery_id=delivery_id, now=now)
+            created.append(delivery_id)
+        uow.commit()
+        rows = session.scalars(
+            sa.select(tables.WebhookDelivery).where(tables.WebhookDelivery.id.in_(created))
+        ).all()
+        return list(rows)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[tables.Event]
+    has_more: bool
+
+
+def list_events(
+    app: Inkwell,
+    principal: Principal,
+    *,
+    after: str | None = None,
+    limit: int = 100,
+    type: str | None = None,
+    order_id: uuid.UUID | None = None,
+) -> EventPage:
+    """The tenant's events oldest-first after the event id `after`.
+
+    Events younger than EVENTS_SETTLE_S are held back, so an event whose transaction
+    commits late is never skipped by a reader that has already moved past it.
+
+    Raises:
+        ValidationFailed: bad limit, type or cursor.
+    """
+    problems = []
+    if not 1 <= limit <= 500:
+        problems.append(errors.FieldProblem("limit", "limit must be between 1 and 500"))
+    if type is not None and type not in EVENT_TYPES:
+        problems.append(
+            errors.FieldProblem("type", f"type must be one of {', '.join(EVENT_TYPES)}")
+        )
+    cursor_id: uuid.UUID | None = None
+    if after:
+        try:
+            cursor_id = uuid.UUID(after)
+        except ValueError:
+            problems.append(errors.FieldProblem("after", "after must be an event id"))
+    if problems:
+        raise errors.ValidationFailed(problems)
+    ev = tables.Event
+    now = app.clock()
+    where: list[sa.ColumnElement[bool]] = [
+        ev.tenant_id == principal.tenant_id,
+        ev.mode == principal.mode.value,
+        ev.created_at <= now - timedelta(seconds=app.settings.events_settle_s),
+    ]
+    if type is not None:
+        where.append(ev.type == type)
+    if order_id is not None:
+        where.append(ev.order_id == order_id)
+    with app.uow() as uow:
+        session = uow.session
+        if cursor_id is not None:
+            seq = session.scalar(
+                sa.select(ev.seq).where(
+                    ev.id == cursor_id,
+                    ev.tenant_id == principal.tenant_id,
+                    ev.mode == principal.mode.value,
+                )
+            )
+            if seq is None:
+                raise errors.NotFound("event", cursor_id)
+            where.append(ev.seq > seq)
+        rows = list(session.scalars(sa.select(ev).where(*where).order_by(ev.seq).limit(limit + 1)))
+    return EventPage(rows[:limit], len(rows) > limit)

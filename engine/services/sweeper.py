@@ -1,0 +1,129 @@
+"""Find work that stalled (a lost message, a killed worker) and start it again.
+
+Postgres is the source of truth: an order whose stage has not moved past its deadline, an
+event never fanned out, a delivery due but not being sent — each is enqueued again.
+Every stage is idempotent, so a sweep that races a slow worker costs one wasted run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from engine.adapters import tables
+from engine.bootstrap import Inkwell
+from engine.domain.statuses import OrderStatus, Stage
+from engine.services import outbox, pipeline
+
+log = logging.getLogger("inkwell.sweeper")
+
+#: After this many re-enqueues of one stage, the order fails instead of looping forever.
+MAX_STAGE_ATTEMPTS = 10
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    orders_requeued: int = 0
+    orders_failed: int = 0
+    events_requeued: int = 0
+    deliveries_requeued: int = 0
+
+    @property
+    def total(self) -> int:
+        return (
+            self.orders_requeued
+            + self.orders_failed
+            + self.events_requeued
+            + self.deliveries_requeued
+        )
+
+
+def sweep(app: Inkwell) -> SweepReport:
+    requeued, failed = _orders(app)
+    return SweepReport(
+        orders_requeued=requeued,
+        orders_failed=failed,
+        events_requeued=_events(app),
+        deliveries_requeued=_deliveries(app),
+    )
+
+
+def _orders(app: Inkwell) -> tuple[int, int]:
+    now = app.clock()
+    deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
+    o = tables.Order
+    requeued = failed = 0
+    with app.uow() as uow:
+        session = uow.session
+        stuck = session.scalars(
+            sa.select(o)
+            .where(
+                o.status == OrderStatus.PENDING.value,
+                o.stage.in_([s.value for s in pipeline.NEXT_ACTOR]),
+                o.stage_changed_at < deadline,
+                # Capture waits for the cancel window; it is late only after that.
+                sa.or_(o.stage != Stage.RENDERED.value, o.cancellable_until < deadline),
+            )
+            .order_by(o.stage_changed_at)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for order in stuck:
+            if order.stage_attempts >= MAX_STAGE_ATTEMPTS:
+                reason = (
+                    f"Stage {order.stage} did not complete after {order.stage_attempts} attempts"
+                )
+                if pipeline.fail(session, order, reason, now):
+                    failed += 1
+                continue
+            order.stage_attempts += 1
+            order.stage_changed_at = now
+            outbox.enqueue(
+                session, pipeline.NEXT_ACTOR[Stage(order.stage)], order_id=order.id, now=now
+            )
+            requeued += 1
+        uow.commit()
+    if requeued or failed:
+        log.warning("sweeper: %d stalled orders re-enqueued, %d failed", requeued, failed)
+    return requeued, failed
+
+
+def _events(app: Inkwell) -> int:
+    now = app.clock()
+    deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
+    e = tables.Event
+    with app.uow() as uow:
+        ids = uow.session.scalars(
+            sa.select(e.id)
+            .where(e.fanned_out_at.is_(None), e.created_at < deadline)
+            .order_by(e.seq)
+            .limit(BATCH)
+        ).all()
+        for event_id in ids:
+            outbox.enqueue(uow.session, "fan_out_event", event_id=event_id, now=now)
+        uow.commit()
+    return len(ids)
+
+
+def _deliveries(app: Inkwell) -> int:
+    now = app.clock()
+    deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
+    d = tables.WebhookDelivery
+    with app.uow() as uow:
+        ids = uow.session.scalars(
+            sa.select(d.id)
+            .where(
+                d.status.in_(("pending", "retrying")),
+                sa.func.coalesce(d.next_attempt_at, d.created_at) < deadline,
+                sa.or_(d.lease_until.is_(None), d.lease_until < now),
+            )
+            .limit(BATCH)
+        ).all()
+        for delivery_id in ids:
+            outbox.enqueue(uow.session, "deliver_webhook", delivery_id=delivery_id, now=now)
+        uow.commit()
+    return len(ids)

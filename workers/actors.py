@@ -1,0 +1,98 @@
+"""The pipeline's actors: each takes ids, loads nothing itself, calls one engine service.
+
+`dramatiq workers.broker workers.actors --queues pipeline …` runs them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+import workers.broker  # noqa: F401  (the broker must exist before any actor is declared)
+from engine.bootstrap import Inkwell
+from engine.services import deliveries, jobs, pipeline
+from workers.runtime import inkwell
+
+SECOND_MS = 1000
+
+
+def _declare(
+    name: str,
+    queue: str,
+    service: Callable[[Inkwell, uuid.UUID], object],
+    *,
+    id_arg: str,
+    max_retries: int,
+    time_limit_ms: int,
+) -> dramatiq.Actor[..., None]:
+    def run(**kwargs: Any) -> None:
+        app = inkwell()
+        message = CurrentMessage.get_current_message()
+        ctx = jobs.JobContext(
+            actor_name=name,
+            queue_name=queue,
+            message_id=message.message_id if message else "direct",
+            attempt=(message.options.get("retries", 0) if message else 0) + 1,
+            max_attempts=max_retries + 1,
+            args=dict(kwargs),
+        )
+        target = uuid.UUID(str(kwargs[id_arg]))
+        jobs.run(app, ctx, lambda: service(app, target))
+
+    run.__name__ = name
+    decorate = dramatiq.actor(
+        actor_name=name,
+        queue_name=queue,
+        max_retries=max_retries,
+        min_backoff=SECOND_MS,
+        max_backoff=30 * SECOND_MS,
+        throws=(jobs.JobFailed,),
+        time_limit=time_limit_ms,
+    )
+    return decorate(run)
+
+
+check_addresses = _declare(
+    "check_addresses",
+    "pipeline",
+    pipeline.check_addresses,
+    id_arg="order_id",
+    max_retries=5,
+    time_limit_ms=60 * SECOND_MS,
+)
+render_order = _declare(
+    "render_order",
+    "render",
+    pipeline.render_order,
+    id_arg="order_id",
+    max_retries=3,
+    time_limit_ms=300 * SECOND_MS,
+)
+capture_order = _declare(
+    "capture_order",
+    "pipeline",
+    pipeline.capture_order,
+    id_arg="order_id",
+    max_retries=5,
+    time_limit_ms=60 * SECOND_MS,
+)
+fan_out_event = _declare(
+    "fan_out_event",
+    "webhooks",
+    deliveries.fan_out,
+    id_arg="event_id",
+    max_retries=5,
+    time_limit_ms=60 * SECOND_MS,
+)
+deliver_webhook = _declare(
+    "deliver_webhook",
+    "webhooks",
+    deliveries.deliver,
+    id_arg="delivery_id",
+    max_retries=3,
+    time_limit_ms=60 * SECOND_MS,
+)
