@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
 
@@ -22,6 +23,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: Redis broker URL (`amqp://…` selects RabbitMQ). Unset: in-process broker.
     redis_url: str | None = None
+    #: Key prefix in Redis, so several deployments (or test runs) can share one server.
+    redis_namespace: str = "inkwell"
     #: Where rendered PDFs, proofs and uploads are written.
     storage_dir: Path = DEFAULT_VAR_DIR / "storage"
     #: Base URL the API is reached at, used in links handed to partners.
@@ -34,7 +37,7 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = False
     webhook_timeout_s: float = 10.0
     #: Delays between webhook attempts, seconds (default as in the reference: 30 s, 5 min, 1 h).
-    webhook_retry_schedule_s: tuple[int, ...] = (30, 300, 3600)
+    webhook_retry_schedule_s: Annotated[tuple[int, ...], NoDecode] = (30, 300, 3600)
     webhook_max_consecutive_failures: int = 3
     #: Default window after creation during which an order can be cancelled for free.
     order_cancel_window_s: int = Field(default=300, ge=0)

@@ -27,7 +27,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     elif url:
         from dramatiq.brokers.redis import RedisBroker
 
-        broker = RedisBroker(url=url, namespace="inkwell")
+        broker = RedisBroker(url=url, namespace=settings.redis_namespace)
     else:
         broker = StubBroker()
     for middleware in broker.middleware:

@@ -82,7 +82,8 @@ def check_order(raw: Mapping[str, object], *, now: datetime) -> list[FieldProble
             add(field, f'{field} must be one of {", ".join(allowed)} (got "{value}")')
     if raw.get("product_type") == ProductType.POSTCARD and raw.get("envelope_type") == "standard":
         add("envelope_type", "postcards are mailed without an envelope; use envelope_type none")
-    add("return_address", _check_return_address(raw.get("return_address")))
+    for error in _check_return_address(raw.get("return_address")):
+        add("return_address", error)
     add("send_date", _check_send_date(raw.get("send_date"), now))
     if raw.get("skip_invalid") is not None and not isinstance(raw.get("skip_invalid"), bool):
         add("skip_invalid", "skip_invalid must be true or false")
@@ -119,21 +120,30 @@ def _unknown(name: str) -> str:
     return f"{name} is not a known field" + (f"; did you mean {hint}?" if hint else "")
 
 
-def _check_return_address(value: object) -> str | None:
+def _check_return_address(value: object) -> list[str]:
+    """Every problem with a return address (the same rules as a recipient's)."""
     if value is None:
-        return None
+        return []
     if not isinstance(value, Mapping):
-        return "return_address must be an object"
+        return ["return_address must be an object"]
+    problems = []
     for field, required, max_length in RETURN_ADDRESS_FIELDS:
         error = addresses.check_text(
             f"return_address.{field}", value.get(field), required=required, max_length=max_length
         )
         if error:
-            return error
+            problems.append(error)
+    if value.get("country") is not None and (error := addresses.check_country(value["country"])):
+        problems.append(error)
+        return problems
     country = addresses.country_of(value)
-    return addresses.check_state(value.get("state"), country) or addresses.check_zip(
-        value.get("zip"), country
-    )
+    for error in (
+        addresses.check_state(value.get("state"), country),
+        addresses.check_zip(value.get("zip"), country),
+    ):
+        if error:
+            problems.append(error)
+    return problems
 
 
 def parse_send_date(value: object) -> datetime | None:

@@ -103,6 +103,8 @@ def quote(
     """Price `count` pieces of `product`; postcards never carry an envelope."""
     singular, plural_form = _PRODUCT_WORDS[product]
     items = [LineItem(product.value, count, prices.unit_cost_cents(product), singular, plural_form)]
+    if product is ProductType.POSTCARD:
+        envelope = EnvelopeType.NONE
     envelopes = count if envelope is EnvelopeType.STANDARD else 0
     if envelope is EnvelopeType.STANDARD:
         items.append(

@@ -27,7 +27,8 @@ from engine.services import outbox, webhooks
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
-LEASE_MARGIN = timedelta(seconds=30)
+#: Time beyond the HTTP timeout a claim may take to record its attempt.
+LEASE_MARGIN = timedelta(seconds=5)
 DELIVERY_STATUSES = ("pending", "retrying", "succeeded", "failed")
 
 

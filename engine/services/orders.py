@@ -114,11 +114,10 @@ def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) 
                 invalid.setdefault(p.recipient_index, []).append(p.error)
         blocking = [p for p in problems if p.recipient_index is None or not skip_invalid]
         if skip_invalid and total and len(invalid) == total:
-            blocking.append(
-                errors.FieldProblem("recipients", "no valid recipients left to send to")
-            )
+            none_left = errors.FieldProblem("recipients", "no valid recipients left to send to")
+            raise _validation_error([none_left, *problems], total)
         if blocking:
-            raise _validation_error(blocking if not skip_invalid else problems, total)
+            raise _validation_error(blocking, total)
         assert isinstance(recipients_raw, list) and not isinstance(font, str)
 
         product = ProductType(str(raw.get("product_type") or "letter"))
@@ -210,14 +209,15 @@ def _return_address(value: object) -> dict[str, object] | None:
 def _recipient(
     order_id: uuid.UUID,
     index: int,
-    raw: Mapping[str, object],
+    raw: object,
     problems: list[str] | None,
     now: datetime,
 ) -> tables.Recipient:
-    if problems:
+    if problems or not isinstance(raw, Mapping):
         # Stored as sent (within column limits) so the partner can see what was skipped.
-        fields = {
-            f: (str(raw.get(f))[:limit] if raw.get(f) is not None else None)
+        fields = raw if isinstance(raw, Mapping) else {}
+        stored = {
+            f: (str(fields.get(f))[:limit] if fields.get(f) is not None else None)
             for f, limit in (
                 ("first_name", 100),
                 ("last_name", 100),
@@ -228,19 +228,18 @@ def _recipient(
                 ("zip", 20),
             )
         }
-        country = addresses.country_of(raw)[:2]
-        custom = raw.get("custom_fields")
+        custom = fields.get("custom_fields")
         return tables.Recipient(
             id=uuid.uuid4(),
             order_id=order_id,
             position=index,
-            country=country,
+            country=addresses.country_of(fields)[:2],
             custom_fields=dict(custom) if isinstance(custom, Mapping) else {},
             status=RecipientStatus.INVALID.value,
-            invalid_reason="; ".join(problems),
+            invalid_reason="; ".join(problems or ["recipient must be an object"]),
             created_at=now,
             updated_at=now,
-            **fields,
+            **stored,
         )
     clean = addresses.normalise_recipient(raw)
     return tables.Recipient(

@@ -1,0 +1,235 @@
+"""Run Inkwell as an operator does: the Procfile's processes, against real Postgres and
+Redis, plus a local webhook receiver that records (and can refuse) what it is sent."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.serve import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1. `respond(n)` decides the answer to the n-th request
+    (1-based): a status code, or (status, headers, delay_s)."""
+
+    respond: Callable[[int], int | tuple[int, dict[str, str], float]] = lambda n: 200
+    received: list[Received] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                receiver.received.append(
+                    Received({k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                )
+                answer = receiver.respond(len(receiver.received))
+                status, headers, delay = (answer, {}, 0.0) if isinstance(answer, int) else answer
+                if delay:
+                    time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Deployment:
+    """The web, worker and scheduler processes of one Inkwell, sharing one environment."""
+
+    def __init__(self, database_url: str, tmp: Path, **env: str) -> None:
+        self.port = free_port()
+        self.tmp = tmp
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))},
+            "DATABASE_URL": database_url,
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "REDIS_NAMESPACE": f"inkwell-test-{uuid.uuid4().hex[:8]}",
+            "STORAGE_DIR": str(tmp / "storage"),
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "ORDER_CANCEL_WINDOW_S": "0",
+            "STAGE_DEADLINE_S": "3",
+            "SCHEDULER_INTERVAL_S": "0.2",
+            "EVENTS_SETTLE_S": "0",
+            "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1",
+            "dramatiq_queue_prefetch": "1",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._ready_offsets: dict[str, int] = {}
+        self._logs: list[Any] = []
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop())
+        self._logs.append(log)
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def start_web(self) -> None:
+        self._spawn(
+            "web",
+            [
+                str(BIN / "uvicorn"),
+                "api.asgi:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+            ],
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("web did not start:\n" + self.log("web"))
+
+    def start_worker(self, name: str = "worker", *, processes: int = 1, threads: int = 4) -> None:
+        """All three queues in one worker process group (tests need not split them)."""
+        self._ready_offsets[name] = len(self.log(name))
+        self._spawn(
+            name,
+            [
+                str(BIN / "dramatiq"),
+                "workers.broker",
+                "workers.actors",
+                "--processes",
+                str(processes),
+                "--threads",
+                str(threads),
+                "--worker-shutdown-timeout",
+                "5000",
+            ],
+        )
+
+    def wait_worker_ready(self, name: str = "worker", processes: int = 1) -> None:
+        """Until every process of the latest `name` group has logged that it is ready."""
+        marker = "Worker process is ready for action."
+        start = self._ready_offsets.get(name, 0)
+        wait_until(
+            lambda: self.log(name)[start:].count(marker) >= processes,
+            timeout_s=30,
+            what=f"{name} ready",
+        )
+
+    def start_scheduler(self) -> None:
+        self._spawn("scheduler", [str(BIN / "inkwell"), "scheduler"])
+
+    def start_all(self, *, workers: int = 1) -> Deployment:
+        self.start_web()
+        self.start_worker(processes=workers)
+        self.start_scheduler()
+        return self
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs[name]
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def log(self, name: str) -> str:
+        path = self.tmp / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, key: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url + "/api/v1/partner",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout=15)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    proc.wait(timeout=10)
+        for log in self._logs:
+            log.close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
