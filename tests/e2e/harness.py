@@ -3,6 +3,7 @@ Redis, plus a local webhook receiver that records (and can refuse) what it is se
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -50,7 +51,7 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = self.rfile.read(length)
                 receiver.received.append(
@@ -188,10 +189,8 @@ class Deployment:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs[name]
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def log(self, name: str) -> str:
@@ -217,10 +216,8 @@ class Deployment:
                     os.killpg(proc.pid, signal.SIGTERM)
                     proc.wait(timeout=15)
                 except (ProcessLookupError, subprocess.TimeoutExpired):
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
                     proc.wait(timeout=10)
         for log in self._logs:
             log.close()
