@@ -396,3 +396,10 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (sa.UniqueConstraint("delivery_id", "number"),)
+
+
+def table_of(model: type[Base]) -> sa.Table:
+    """A model's Core table, for hot paths written as prebuilt Core statements."""
+    table = model.__table__
+    assert isinstance(table, sa.Table)
+    return table

@@ -72,7 +72,7 @@ def _insert_delivery(
 ) -> bool:
     return sql.insert_ignoring_conflict(
         session,
-        tables.WebhookDelivery.__table__,  # type: ignore[arg-type]
+        _D,
         {
             "id": delivery_id,
             "tenant_id": event.tenant_id,
@@ -139,53 +139,99 @@ def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
     return _record(app, claim, result, problem)
 
 
+_D = tables.table_of(tables.WebhookDelivery)
+_E = tables.table_of(tables.WebhookEndpoint)
+_EV = tables.table_of(tables.Event)
+_A = tables.table_of(tables.WebhookAttempt)
+
+#: Built once (they run for every attempt): claim, load, record.
+_CLAIM = (
+    sa.update(_D)
+    .where(
+        _D.c.id == sa.bindparam("did"),
+        _D.c.status.in_(("pending", "retrying")),
+        sa.or_(_D.c.lease_until.is_(None), _D.c.lease_until < sa.bindparam("now")),
+        sa.or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= sa.bindparam("due")),
+    )
+    .values(
+        lease_until=sa.bindparam("lease"),
+        attempts=_D.c.attempts + 1,
+        updated_at=sa.bindparam("now"),
+    )
+    .returning(_D.c.attempts, _D.c.endpoint_id, _D.c.event_id)
+)
+_LOAD = sa.select(
+    _E.c.url,
+    _E.c.secret,
+    _E.c.previous_secret,
+    _E.c.previous_secret_expires_at,
+    _E.c.is_active,
+    _EV.c.id,
+    _EV.c.type,
+    _EV.c.created_at,
+    _EV.c.data,
+).where(_E.c.id == sa.bindparam("eid"), _EV.c.id == sa.bindparam("evid"))
+_UPDATE_DELIVERY = sa.update(_D).where(_D.c.id == sa.bindparam("did"))
+_ENDPOINT_OK = (
+    sa.update(_E)
+    .where(_E.c.id == sa.bindparam("eid"))
+    .values(consecutive_failures=0, last_triggered_at=sa.bindparam("now"))
+)
+_ENDPOINT_FAILED = (
+    sa.update(_E)
+    .where(_E.c.id == sa.bindparam("eid"))
+    .values(consecutive_failures=_E.c.consecutive_failures + 1)
+    .returning(_E.c.consecutive_failures)
+)
+
+
 def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
     now = app.clock()
     lease = now + timedelta(seconds=app.settings.webhook_timeout_s) + LEASE_MARGIN
-    d = tables.WebhookDelivery
     with app.uow() as uow:
         session = uow.session
         row = session.execute(
-            sa.update(d)
-            .where(
-                d.id == delivery_id,
-                d.status.in_(("pending", "retrying")),
-                sa.or_(d.lease_until.is_(None), d.lease_until < now),
-                sa.or_(
-                    d.next_attempt_at.is_(None), d.next_attempt_at <= now + timedelta(seconds=1)
-                ),
-            )
-            .values(lease_until=lease, attempts=d.attempts + 1, updated_at=now)
-            .returning(d.attempts, d.endpoint_id, d.event_id)
+            _CLAIM,
+            {"did": delivery_id, "now": now, "due": now + timedelta(seconds=1), "lease": lease},
         ).one_or_none()
         if row is None:
             return None
         attempt, endpoint_id, event_id = row
-        endpoint = session.get(tables.WebhookEndpoint, endpoint_id)
-        event = session.scalar(sa.select(tables.Event).where(tables.Event.id == event_id))
-        assert endpoint is not None and event is not None
-        if not endpoint.is_active:
+        loaded = session.execute(_LOAD, {"eid": endpoint_id, "evid": event_id}).one()
+        if not loaded.is_active:
             session.execute(
-                sa.update(d)
-                .where(d.id == delivery_id)
-                .values(
+                _UPDATE_DELIVERY.values(
                     status="failed",
-                    attempts=d.attempts - 1,
+                    attempts=_D.c.attempts - 1,
                     lease_until=None,
                     last_error="endpoint is deactivated; reactivate it to send again",
                     updated_at=now,
-                )
+                ),
+                {"did": delivery_id},
             )
             uow.commit()
             return None
+        secrets_ = [loaded.secret]
+        if (
+            loaded.previous_secret
+            and loaded.previous_secret_expires_at
+            and loaded.previous_secret_expires_at > now
+        ):
+            secrets_.append(loaded.previous_secret)
+        body = {
+            "id": str(loaded.id),
+            "event": loaded.type,
+            "timestamp": iso(loaded.created_at),
+            "data": loaded.data,
+        }
         claim = _Claim(
             delivery_id=delivery_id,
             attempt=attempt,
-            url=endpoint.url,
-            secrets=webhooks.signing_secrets(endpoint, now),
-            body=payload(event),
-            event_type=event.type,
-            endpoint_id=endpoint.id,
+            url=loaded.url,
+            secrets=secrets_,
+            body=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+            event_type=loaded.type,
+            endpoint_id=endpoint_id,
         )
         uow.commit()
     return claim
@@ -194,70 +240,71 @@ def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
 def _record(app: Inkwell, claim: _Claim, result: AttemptResult | None, problem: str | None) -> str:
     now = app.clock()
     settings = app.settings
+    attempt: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "delivery_id": claim.delivery_id,
+        "number": claim.attempt,
+        "attempted_at": now,
+        "status_code": result.status_code if result else None,
+        "latency_ms": result.latency_ms if result else None,
+        "response_body": result.body if result else None,
+        "error": result.error if result else f"refused target: {problem}",
+    }
+    common = {
+        "lease_until": None,
+        "updated_at": now,
+        "last_status_code": attempt["status_code"],
+        "last_error": attempt["error"],
+    }
     with app.uow() as uow:
         session = uow.session
-        attempt = tables.WebhookAttempt(
-            id=uuid.uuid4(), delivery_id=claim.delivery_id, number=claim.attempt, attempted_at=now
-        )
-        if isinstance(result, AttemptResult):
-            attempt.status_code = result.status_code
-            attempt.latency_ms = result.latency_ms
-            attempt.response_body = result.body
-            attempt.error = result.error
-        else:
-            attempt.error = f"refused target: {problem}"
-        session.add(attempt)
-        delivery = session.get(tables.WebhookDelivery, claim.delivery_id)
-        endpoint = session.get(tables.WebhookEndpoint, claim.endpoint_id)
-        assert delivery is not None and endpoint is not None
-        delivery.lease_until = None
-        delivery.updated_at = now
-        delivery.last_status_code = attempt.status_code
-        delivery.last_error = attempt.error
-        ok = isinstance(result, AttemptResult) and result.ok
-        if ok:
-            delivery.status = "succeeded"
-            delivery.delivered_at = now
-            delivery.next_attempt_at = None
-            endpoint.consecutive_failures = 0
-            endpoint.last_triggered_at = now
+        session.execute(sa.insert(_A), attempt)
+        if result is not None and result.ok:
+            session.execute(
+                _UPDATE_DELIVERY.values(
+                    status="succeeded", delivered_at=now, next_attempt_at=None, **common
+                ),
+                {"did": claim.delivery_id},
+            )
+            session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
             uow.commit()
             return "succeeded"
-        gone = isinstance(result, AttemptResult) and result.status_code == 410
-        retry_after = (
-            backoff.parse_retry_after_s(result.retry_after, now)
-            if isinstance(result, AttemptResult)
-            else None
-        )
+        gone = result is not None and result.status_code == 410
+        retry_after = backoff.parse_retry_after_s(result.retry_after, now) if result else None
         delay = (
             None
             if gone
             else backoff.next_delay_s(settings.webhook_retry_schedule_s, claim.attempt, retry_after)
         )
         if delay is not None:
-            delivery.status = "retrying"
-            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            next_at = now + timedelta(seconds=delay)
+            session.execute(
+                _UPDATE_DELIVERY.values(status="retrying", next_attempt_at=next_at, **common),
+                {"did": claim.delivery_id},
+            )
             outbox.enqueue(
                 session,
                 "deliver_webhook",
-                delivery_id=delivery.id,
+                delivery_id=claim.delivery_id,
                 now=now,
-                available_at=delivery.next_attempt_at,
+                available_at=next_at,
             )
             uow.commit()
             return "retrying"
-        delivery.status = "failed"
-        delivery.next_attempt_at = None
-        endpoint.consecutive_failures += 1
+        session.execute(
+            _UPDATE_DELIVERY.values(status="failed", next_attempt_at=None, **common),
+            {"did": claim.delivery_id},
+        )
+        failures = session.execute(_ENDPOINT_FAILED, {"eid": claim.endpoint_id}).scalar_one()
+        reason = None
         if gone:
-            _deactivate(session, endpoint, "the endpoint answered 410 Gone", now)
-        elif endpoint.consecutive_failures >= settings.webhook_max_consecutive_failures:
-            _deactivate(
-                session,
-                endpoint,
-                f"{endpoint.consecutive_failures} consecutive failed deliveries",
-                now,
-            )
+            reason = "the endpoint answered 410 Gone"
+        elif failures >= settings.webhook_max_consecutive_failures:
+            reason = f"{failures} consecutive failed deliveries"
+        if reason:
+            endpoint = session.get(tables.WebhookEndpoint, claim.endpoint_id)
+            assert endpoint is not None
+            _deactivate(session, endpoint, reason, now)
         uow.commit()
         return "failed"
 

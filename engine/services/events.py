@@ -22,8 +22,11 @@ EVENT_TYPES = (
 )
 
 
-def order_data(order: tables.Order) -> dict[str, Any]:
-    """The order fields every order event carries, as in the reference payload."""
+def order_data(order: Any) -> dict[str, Any]:
+    """The order fields every order event carries, as in the reference payload.
+
+    `order` is an Order or a row with its columns (stages read rows, not objects).
+    """
     return {
         "order_id": str(order.id),
         "status": order.status,
@@ -38,7 +41,7 @@ def order_data(order: tables.Order) -> dict[str, Any]:
 def record(
     session: Session,
     *,
-    order: tables.Order,
+    order: Any,
     type: str,
     key: str,
     now: datetime,
@@ -51,7 +54,7 @@ def record(
     event_id = uuid.uuid4()
     written = sql.insert_ignoring_conflict(
         session,
-        tables.Event.__table__,  # type: ignore[arg-type]
+        tables.table_of(tables.Event),
         {
             "id": event_id,
             "tenant_id": order.tenant_id,

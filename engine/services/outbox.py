@@ -55,19 +55,27 @@ def enqueue(
     now: datetime,
     available_at: datetime | None = None,
     **args: object,
-) -> tables.OutboxMessage:
+) -> uuid.UUID:
     """Record that `actor_name(**args)` must run once this transaction commits."""
-    row = tables.OutboxMessage(
-        id=uuid.uuid4(),
-        queue_name=ACTOR_QUEUES[actor_name],
-        actor_name=actor_name,
-        args={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in args.items()},
-        created_at=now,
-        available_at=available_at or now,
+    row_id = uuid.uuid4()
+    session.execute(
+        _INSERT,
+        {
+            "id": row_id,
+            "queue_name": ACTOR_QUEUES[actor_name],
+            "actor_name": actor_name,
+            "args": {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in args.items()},
+            "created_at": now,
+            "available_at": available_at or now,
+            "publish_attempts": 0,
+        },
     )
-    session.add(row)
     session.info[DIRTY] = True
-    return row
+    return row_id
+
+
+#: Built once: this runs in every stage of every order.
+_INSERT = sa.insert(tables.table_of(tables.OutboxMessage))
 
 
 def relay_batch(

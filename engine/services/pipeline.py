@@ -12,11 +12,11 @@ import logging
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from engine import errors
 from engine.adapters import letter_pdf, tables
 from engine.adapters.storage import Storage
 from engine.bootstrap import Inkwell
@@ -29,7 +29,7 @@ from engine.domain.statuses import (
     RecipientStatus,
     Stage,
 )
-from engine.services import events, orders, outbox, tenants, wallet
+from engine.services import events, outbox, tenants, wallet
 
 log = logging.getLogger("inkwell.pipeline")
 
@@ -53,13 +53,95 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
+_O = tables.table_of(tables.Order)
+_R = tables.table_of(tables.Recipient)
+
+#: Built once (they run for every order): claim a stage, read state, mark letters.
+_CLAIM = (
+    sa.update(_O)
+    .where(
+        _O.c.id == sa.bindparam("oid"),
+        _O.c.status == OrderStatus.PENDING.value,
+        _O.c.stage == sa.bindparam("src"),
+    )
+    .values(
+        stage=sa.bindparam("dst"),
+        stage_changed_at=sa.bindparam("now"),
+        stage_attempts=0,
+        updated_at=sa.bindparam("now"),
+    )
+    .returning(*_O.c)
+)
+_CAPTURE = (
+    sa.update(_O)
+    .where(
+        _O.c.id == sa.bindparam("oid"),
+        _O.c.status == OrderStatus.PENDING.value,
+        _O.c.stage == Stage.RENDERED.value,
+        _O.c.cancellable_until <= sa.bindparam("now"),
+    )
+    .values(
+        status=OrderStatus.PROCESSING.value,
+        stage=Stage.CAPTURED.value,
+        stage_changed_at=sa.bindparam("now"),
+        stage_attempts=0,
+        confirmed_at=sa.bindparam("now"),
+        updated_at=sa.bindparam("now"),
+    )
+    .returning(*_O.c)
+)
+_ORDER_STATE = sa.select(_O.c.status, _O.c.stage, _O.c.message_body, _O.c.cancellable_until).where(
+    _O.c.id == sa.bindparam("oid")
+)
+_PENDING_RECIPIENTS = (
+    sa.select(_R)
+    .where(_R.c.order_id == sa.bindparam("oid"), _R.c.status == sa.bindparam("status"))
+    .order_by(_R.c.position)
+)
+_LETTERS = (
+    sa.select(_R)
+    .where(
+        _R.c.order_id == sa.bindparam("oid"),
+        _R.c.status.in_((RecipientStatus.PENDING.value, RecipientStatus.RENDERED.value)),
+    )
+    .order_by(_R.c.position)
+)
+_MARK_INVALID = (
+    sa.update(_R)
+    .where(_R.c.id == sa.bindparam("rid"))
+    .values(
+        status=RecipientStatus.INVALID.value,
+        invalid_reason=sa.bindparam("reason"),
+        updated_at=sa.bindparam("now"),
+    )
+)
+_MARK_RENDERED = (
+    sa.update(_R)
+    .where(_R.c.id == sa.bindparam("rid"), _R.c.status == RecipientStatus.PENDING.value)
+    .values(
+        status=RecipientStatus.RENDERED.value,
+        pdf_path=sa.bindparam("path"),
+        updated_at=sa.bindparam("now"),
+    )
+)
+
+
+def _claim(
+    session: Session, order_id: uuid.UUID, src: Stage, dst: Stage, now: datetime
+) -> sa.Row[Any] | None:
+    """Compare-and-set the order from `src` to `dst`; None when it was not pending at `src`."""
+    return session.execute(
+        _CLAIM, {"oid": order_id, "src": src.value, "dst": dst.value, "now": now}
+    ).one_or_none()
+
+
 def _lock(session: Session, order_id: uuid.UUID) -> tables.Order | None:
     return session.scalar(
         sa.select(tables.Order).where(tables.Order.id == order_id).with_for_update()
     )
 
 
-def _at(order: tables.Order | None, stage: Stage) -> bool:
+def _at(order: Any, stage: Stage) -> bool:
     return (
         order is not None
         and order.status == OrderStatus.PENDING.value
@@ -67,19 +149,7 @@ def _at(order: tables.Order | None, stage: Stage) -> bool:
     )
 
 
-def _advance(session: Session, order: tables.Order, src: Stage, dst: Stage, now: datetime) -> None:
-    o = tables.Order
-    moved = session.execute(
-        sa.update(o)
-        .where(o.id == order.id, o.stage == src.value, o.status == OrderStatus.PENDING.value)
-        .values(stage=dst.value, stage_changed_at=now, stage_attempts=0, updated_at=now)
-        .returning(o.id)
-    ).one_or_none()
-    if moved is None:
-        raise errors.StaleState("order", order.id)
-
-
-def recipient_fields(r: tables.Recipient) -> dict[str, object]:
+def recipient_fields(r: Any) -> dict[str, object]:
     return {
         "first_name": r.first_name,
         "last_name": r.last_name,
@@ -93,7 +163,7 @@ def recipient_fields(r: tables.Recipient) -> dict[str, object]:
     }
 
 
-def _merge_fields(r: tables.Recipient) -> dict[str, object]:
+def _merge_fields(r: Any) -> dict[str, object]:
     fields = {k: v for k, v in recipient_fields(r).items() if k != "custom_fields"}
     fields.update(r.custom_fields or {})
     return fields
@@ -108,29 +178,30 @@ def check_addresses(app: Inkwell, order_id: uuid.UUID) -> Outcome:
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
-        order = _lock(session, order_id)
-        if order is None or not _at(order, Stage.RECEIVED):
+        claimed = _claim(session, order_id, Stage.RECEIVED, Stage.ADDRESSES_CHECKED, now)
+        if claimed is None:
             return Outcome.SKIPPED
-        recipients = orders.recipients_of(session, order.id)
+        recipients = session.execute(
+            _PENDING_RECIPIENTS, {"oid": order_id, "status": RecipientStatus.PENDING.value}
+        ).all()
         rejected: list[str] = []
         for r in recipients:
-            if r.status != RecipientStatus.PENDING.value:
-                continue
-            problems = addresses.check_recipient(recipient_fields(r))
+            problems = addresses.check_recipient(dict(r._mapping))
             if problems:
-                r.status = RecipientStatus.INVALID.value
-                r.invalid_reason = "; ".join(error for _, error in problems)
-                r.updated_at = now
-                rejected.append(f"recipient {r.position}: {r.invalid_reason}")
-        valid = [r for r in recipients if r.status == RecipientStatus.PENDING.value]
-        if rejected and (not order.skip_invalid or not valid):
-            fail(session, order, f"Address check failed: {'; '.join(rejected)}", now)
-            uow.commit()
-            return Outcome.FAILED
+                reason = "; ".join(error for _, error in problems)
+                session.execute(_MARK_INVALID, {"rid": r.id, "reason": reason, "now": now})
+                rejected.append(f"recipient {r.position}: {reason}")
         if rejected:
-            _shrink_hold(session, order, len(valid), now)
-        _advance(session, order, Stage.RECEIVED, Stage.ADDRESSES_CHECKED, now)
-        outbox.enqueue(session, "render_order", order_id=order.id, now=now)
+            valid = len(recipients) - len(rejected)
+            order = session.get(tables.Order, order_id)
+            assert order is not None
+            if not claimed.skip_invalid or not valid:
+                reason = f"Address check failed: {'; '.join(rejected)}"
+                fail(session, order, reason, now, stage=Stage.RECEIVED)
+                uow.commit()
+                return Outcome.FAILED
+            _shrink_hold(session, order, valid, now)
+        outbox.enqueue(session, "render_order", order_id=order_id, now=now)
         uow.commit()
     return Outcome.DONE
 
@@ -167,49 +238,38 @@ def render_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
     names, so a repeated run overwrites rather than duplicates.
     """
     with app.uow() as uow:
-        order = uow.session.get(tables.Order, order_id)
+        order = uow.session.execute(_ORDER_STATE, {"oid": order_id}).one_or_none()
         if order is None or not _at(order, Stage.ADDRESSES_CHECKED):
             return Outcome.SKIPPED
-        letters = [
-            r
-            for r in orders.recipients_of(uow.session, order.id)
-            if r.status in (RecipientStatus.PENDING.value, RecipientStatus.RENDERED.value)
-        ]
+        letters = uow.session.execute(_LETTERS, {"oid": order_id}).all()
     storage = Storage(app.settings.storage_dir)
-    written: dict[uuid.UUID, str] = {}
+    written: list[dict[str, object]] = []
+    now = app.clock()
     for r in letters:
         text = merge.merge(order.message_body, _merge_fields(r))
-        pdf = letter_pdf.render(text, address_lines(r), title=f"Order {order.id}")
-        path = storage.write_atomic(storage.letter_path(order.id, r.id), pdf)
-        written[r.id] = str(path.relative_to(storage.root))
+        pdf = letter_pdf.render(text, address_lines(r), title=f"Order {order_id}")
+        path = storage.write_atomic(storage.letter_path(order_id, r.id), pdf)
+        written.append({"rid": r.id, "path": str(path.relative_to(storage.root)), "now": now})
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
-        order = _lock(session, order_id)
-        if order is None or not _at(order, Stage.ADDRESSES_CHECKED):
+        claimed = _claim(session, order_id, Stage.ADDRESSES_CHECKED, Stage.RENDERED, now)
+        if claimed is None:
             return Outcome.SKIPPED
-        for recipient_id, path_text in written.items():
-            session.execute(
-                sa.update(tables.Recipient)
-                .where(
-                    tables.Recipient.id == recipient_id,
-                    tables.Recipient.status == RecipientStatus.PENDING.value,
-                )
-                .values(status=RecipientStatus.RENDERED.value, pdf_path=path_text, updated_at=now)
-            )
-        _advance(session, order, Stage.ADDRESSES_CHECKED, Stage.RENDERED, now)
+        if written:
+            session.execute(_MARK_RENDERED, written)
         outbox.enqueue(
             session,
             "capture_order",
-            order_id=order.id,
+            order_id=order_id,
             now=now,
-            available_at=order.cancellable_until,
+            available_at=claimed.cancellable_until,
         )
         uow.commit()
     return Outcome.DONE
 
 
-def address_lines(r: tables.Recipient) -> list[str]:
+def address_lines(r: Any) -> list[str]:
     lines = [f"{r.first_name or ''} {r.last_name or ''}".strip(), r.address_line1 or ""]
     if r.address_line2:
         lines.append(r.address_line2)
@@ -226,73 +286,65 @@ def capture_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
-        order = _lock(session, order_id)
-        if order is None or not _at(order, Stage.RENDERED):
-            return Outcome.SKIPPED
-        if now < order.cancellable_until:
+        order = session.execute(_CAPTURE, {"oid": order_id, "now": now}).one_or_none()
+        if order is None:
+            state = session.execute(_ORDER_STATE, {"oid": order_id}).one_or_none()
+            if state is None or not _at(state, Stage.RENDERED):
+                return Outcome.SKIPPED
+            # Too early (a replay, or a clock ahead of ours): come back when it is time.
             outbox.enqueue(
                 session,
                 "capture_order",
-                order_id=order.id,
+                order_id=order_id,
                 now=now,
-                available_at=order.cancellable_until,
+                available_at=state.cancellable_until,
             )
             uow.commit()
             return Outcome.DEFERRED
-        o = tables.Order
-        moved = session.execute(
-            sa.update(o)
-            .where(
-                o.id == order.id,
-                o.status == OrderStatus.PENDING.value,
-                o.stage == Stage.RENDERED.value,
-            )
-            .values(
-                status=OrderStatus.PROCESSING.value,
-                stage=Stage.CAPTURED.value,
-                stage_changed_at=now,
-                stage_attempts=0,
-                confirmed_at=now,
-                updated_at=now,
-            )
-            .returning(o.id)
-        ).one_or_none()
-        if moved is None:
-            raise errors.StaleState("order", order.id)
-        wallet.capture(
-            session,
-            tenant_id=order.tenant_id,
-            mode=order.mode,
-            order_id=order.id,
-            amount_cents=order.total_cents,
-            now=now,
-        )
-        order.status = OrderStatus.PROCESSING.value
         events.record(
             session,
             order=order,
             type="order.confirmed",
-            key=f"order:{order.id}:confirmed",
+            key=f"order:{order_id}:confirmed",
             now=now,
-            extra={"status": OrderStatus.PROCESSING.value, "confirmed_at": now},
+            extra={"confirmed_at": now},
+        )
+        # Last before commit: the tenant's wallet row is hot, so hold its lock briefly.
+        wallet.capture(
+            session,
+            tenant_id=order.tenant_id,
+            mode=order.mode,
+            order_id=order_id,
+            amount_cents=order.total_cents,
+            now=now,
         )
         uow.commit()
     return Outcome.DONE
 
 
-def fail(session: Session, order: tables.Order, reason: str, now: datetime) -> bool:
+def fail(
+    session: Session,
+    order: tables.Order,
+    reason: str,
+    now: datetime,
+    *,
+    stage: Stage | None = None,
+) -> bool:
     """pending → failed with `reason`, the hold voided and `order.failed` recorded.
 
-    Returns False (and does nothing) when the order is no longer pending.
+    `stage` is where a replay resumes (default: the order's current stage). Returns False
+    (and does nothing) when the order is no longer pending.
     """
     o = tables.Order
+    resume = (stage or Stage(order.stage)).value
     moved = session.execute(
         sa.update(o)
         .where(o.id == order.id, o.status == OrderStatus.PENDING.value)
         .values(
             status=OrderStatus.FAILED.value,
+            stage=resume,
             failure_reason=reason[:2000],
-            failed_stage=order.stage,
+            failed_stage=resume,
             failed_at=now,
             updated_at=now,
         )
@@ -312,6 +364,7 @@ def fail(session: Session, order: tables.Order, reason: str, now: datetime) -> b
         now=now,
     )
     order.status = OrderStatus.FAILED.value
+    order.stage = resume
     events.record(
         session,
         order=order,

@@ -1,0 +1,432 @@
+"""`make bench`: the pipeline and the API against real Postgres and Redis, each beside a
+baseline measured in the same run. Prints a table; writes bench/results/latest.json.
+A benchmark, not a test: nothing here asserts a time."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+from api.serve import free_port
+from bench import loadgen
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+ORDERS = int(os.environ.get("BENCH_ORDERS", "1000"))
+API_SECONDS = float(os.environ.get("BENCH_API_SECONDS", "20"))
+API_CLIENTS = 64
+WORKER_PROCESSES = 2
+WORKER_THREADS = int(os.environ.get("BENCH_THREADS", "8"))
+
+
+def _db(name: str) -> str:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop(name: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+def _purge_redis(namespace: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{namespace}*"):
+        client.delete(key)
+
+
+class Procs:
+    def __init__(self, env: dict[str, str], logdir: Path) -> None:
+        self.env = env
+        self.logdir = logdir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.logdir / f"{name}.log", "wb")  # noqa: SIM115 (lives with the process)
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def wait_log(self, name: str, marker: str, count: int, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        path = self.logdir / f"{name}.log"
+        while time.monotonic() < deadline:
+            if path.exists() and path.read_text(errors="replace").count(marker) >= count:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready:\n{path.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _receiver() -> tuple[http.server.ThreadingHTTPServer, list[int]]:
+    count = [0]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            count[0] += 1
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, count
+
+
+WORKER_READY = "Worker process is ready for action."
+
+
+def bench_pipeline(tmp: Path) -> dict[str, Any]:
+    name = f"inkwell_bench_{os.getpid()}"
+    url = _db(name)
+    namespace = f"inkwell-bench-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_NAMESPACE": namespace,
+        "ORDER_CANCEL_WINDOW_S": "0",
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "STORAGE_DIR": str(tmp / "storage"),
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "REDIS_NAMESPACE")})
+    from engine.adapters import migrate
+    from engine.bootstrap import bootstrap
+    from engine.services import keys, orders, tenants, webhooks
+    from engine.settings import Settings
+
+    migrate.upgrade(url)
+    app = bootstrap(
+        Settings(
+            database_url=url,
+            redis_url=None,
+            storage_dir=tmp / "storage",
+            order_cancel_window_s=0,
+            webhook_allow_private_targets=True,
+        )
+    )
+    server, received = _receiver()
+    procs = Procs(env, tmp)
+    try:
+        made = tenants.create_tenant(app, name="bench", credits_cents=ORDERS * 1000)
+        who = keys.authenticate(app, f"Bearer {made.api_key}")
+        webhooks.create_endpoint(
+            app, who, {"url": f"http://127.0.0.1:{server.server_port}/h", "events": ["*"]}
+        )
+        body = {
+            "message_body": "Dear {{first_name}},\n\nThank you!\n",
+            "recipients": [
+                {
+                    "first_name": "Ann",
+                    "last_name": "Lee",
+                    "address_line1": "1 Main St",
+                    "city": "Austin",
+                    "state": "TX",
+                    "zip": "78701",
+                }
+            ],
+        }
+        for _ in range(ORDERS):
+            orders.create_order(app, who, body)
+        procs.start(
+            "pipeline-workers",
+            [
+                str(BIN / "dramatiq"),
+                "workers.broker",
+                "workers.actors",
+                "--processes",
+                str(WORKER_PROCESSES),
+                "--threads",
+                str(WORKER_THREADS),
+            ],
+        )
+        procs.wait_log("pipeline-workers", WORKER_READY, WORKER_PROCESSES)
+        procs.start("scheduler", [str(BIN / "inkwell"), "scheduler"])
+        started = time.monotonic()
+        with psycopg.connect(url) as conn:
+            while True:
+                done = conn.execute(
+                    "SELECT (SELECT count(*) FROM orders WHERE status = 'processing'),"
+                    " (SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded')"
+                ).fetchone()
+                conn.commit()
+                assert done is not None
+                if done[0] >= ORDERS and done[1] >= ORDERS:
+                    break
+                if time.monotonic() - started > 600:
+                    raise RuntimeError(f"pipeline did not drain: {done}")
+                time.sleep(0.05)
+        elapsed = time.monotonic() - started
+    finally:
+        procs.stop()
+        server.shutdown()
+        app.close()
+        _purge_redis(namespace)
+    ours = {
+        "orders": ORDERS,
+        "seconds": round(elapsed, 2),
+        "orders_per_s": round(ORDERS / elapsed, 1),
+        "webhooks_received": received[0],
+    }
+
+    # Baseline: the same number of hops, each one INSERT.
+    from bench import chain
+
+    chain_ns = f"inkwell-bench-chain-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_hops (chain_id int, hop int)")
+    env2 = {**env, "REDIS_NAMESPACE": chain_ns, "BENCH_CHAIN_DSN": url}
+    procs = Procs(env2, tmp)
+    try:
+        procs.start(
+            "chain-workers",
+            [
+                str(BIN / "dramatiq"),
+                "bench.chain",
+                "--processes",
+                str(WORKER_PROCESSES),
+                "--threads",
+                str(WORKER_THREADS),
+            ],
+        )
+        procs.wait_log("chain-workers", WORKER_READY, WORKER_PROCESSES)
+        chain.broker.namespace = chain_ns
+        started = time.monotonic()
+        for i in range(ORDERS):
+            chain.hop.send(i, 1)
+        with psycopg.connect(url, autocommit=True) as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT count(*) FROM bench_hops WHERE hop = %s", (chain.HOPS,)
+                ).fetchone()
+                assert row is not None
+                if row[0] >= ORDERS:
+                    break
+                if time.monotonic() - started > 600:
+                    raise RuntimeError("baseline chain did not drain")
+                time.sleep(0.05)
+        base_elapsed = time.monotonic() - started
+    finally:
+        procs.stop()
+        _purge_redis(chain_ns)
+        if not os.environ.get("BENCH_KEEP_DB"):
+            _drop(name)
+    baseline = {
+        "chains": ORDERS,
+        "hops": chain.HOPS,
+        "seconds": round(base_elapsed, 2),
+        "chains_per_s": round(ORDERS / base_elapsed, 1),
+    }
+    ratio = ours["orders_per_s"] / baseline["chains_per_s"]
+    return {"ours": ours, "baseline": baseline, "ratio": round(ratio, 3), "goal": 0.30}
+
+
+def bench_api(tmp: Path) -> dict[str, Any]:
+    name = f"inkwell_bench_api_{os.getpid()}"
+    url = _db(name)
+    namespace = f"inkwell-bench-api-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_NAMESPACE": namespace,
+        "STORAGE_DIR": str(tmp / "storage"),
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_PER_MINUTE": "100000000",
+    }
+    from engine.adapters import migrate
+    from engine.bootstrap import bootstrap
+    from engine.services import tenants
+    from engine.settings import Settings
+
+    migrate.upgrade(url)
+    app = bootstrap(Settings(database_url=url, redis_url=None))
+    made = tenants.create_tenant(app, name="bench", credits_cents=10**12)
+    app.close()
+    procs = Procs(env, tmp)
+    body = json.dumps(
+        {
+            "message_body": "Dear {{first_name}},\n\nThank you for your business!\n\nBest regards",
+            "product_type": "letter",
+            "paper_type": "standard",
+            "envelope_type": "standard",
+            "recipients": [
+                {
+                    "first_name": "John",
+                    "last_name": "Doe",
+                    "address_line1": "456 Oak Ave",
+                    "address_line2": "Suite 100",
+                    "city": "Los Angeles",
+                    "state": "CA",
+                    "zip": "90001",
+                    "country": "US",
+                    "custom_fields": {"company": "Acme Inc"},
+                }
+            ],
+        }
+    ).encode()
+    try:
+        procs.start(
+            "web",
+            [
+                str(BIN / "uvicorn"),
+                "bench.app:make",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(url):
+                    pass
+                import httpx
+
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        auth = {"Authorization": f"Bearer {made.api_key}"}
+        path = "/api/v1/partner/orders"
+        loadgen.run("127.0.0.1", port, path, body, auth, clients=API_CLIENTS, seconds=2)
+        ours = loadgen.run(
+            "127.0.0.1", port, path, body, auth, clients=API_CLIENTS, seconds=API_SECONDS
+        )
+        loadgen.run(
+            "127.0.0.1", port, "/bench/bare-orders", body, {}, clients=API_CLIENTS, seconds=2
+        )
+        bare = loadgen.run(
+            "127.0.0.1",
+            port,
+            "/bench/bare-orders",
+            body,
+            {},
+            clients=API_CLIENTS,
+            seconds=API_SECONDS,
+        )
+    finally:
+        procs.stop()
+        _purge_redis(namespace)
+        _drop(name)
+
+    def summary(r: loadgen.LoadResult) -> dict[str, Any]:
+        return {
+            "requests": r.requests,
+            "rps": round(r.rps, 1),
+            "p50_ms": round(r.percentile(50), 2),
+            "p99_ms": round(r.percentile(99), 2),
+            "statuses": r.statuses,
+            "connection_errors": r.errors,
+        }
+
+    ratio = ours.rps / bare.rps if bare.rps else 0.0
+    return {
+        "ours": summary(ours),
+        "baseline": summary(bare),
+        "ratio": round(ratio, 3),
+        "goal": 0.40,
+        "clients": API_CLIENTS,
+        "seconds": API_SECONDS,
+    }
+
+
+def main() -> int:
+    which = sys.argv[1:] or ["pipeline", "api"]
+    results: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    with tempfile.TemporaryDirectory(prefix="inkwell-bench-") as tmp:
+        if "pipeline" in which:
+            print(
+                f"pipeline: {ORDERS} one-letter orders, {WORKER_PROCESSES} worker processes "
+                f"x {WORKER_THREADS} threads, cancel window 0 ...",
+                flush=True,
+            )
+            p = results["pipeline"] = bench_pipeline(Path(tmp))
+            print(
+                f"  inkwell  {p['ours']['orders_per_s']:>8} orders/s  "
+                f"({p['ours']['seconds']} s, {p['ours']['webhooks_received']} webhooks)"
+            )
+            print(
+                f"  baseline {p['baseline']['chains_per_s']:>8} chains/s  "
+                f"({p['baseline']['hops']} hops x 1 INSERT, {p['baseline']['seconds']} s)"
+            )
+            print(f"  ratio    {p['ratio']:.0%} (goal >= {p['goal']:.0%})", flush=True)
+        if "api" in which:
+            print(
+                f"api: POST /orders, {API_CLIENTS} keep-alive clients, {API_SECONDS:.0f} s ...",
+                flush=True,
+            )
+            a = results["api"] = bench_api(Path(tmp))
+            for label, r in (("inkwell", a["ours"]), ("bare", a["baseline"])):
+                print(
+                    f"  {label:8} {r['rps']:>8} req/s  p50 {r['p50_ms']} ms  "
+                    f"p99 {r['p99_ms']} ms  {r['statuses']}"
+                )
+            print(f"  ratio    {a['ratio']:.0%} (goal >= {a['goal']:.0%})")
+    out = ROOT / "bench" / "results" / "latest.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
