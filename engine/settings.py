@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     #: Requests per minute per API key (sliding window).
     rate_limit_per_minute: int = Field(default=1000, ge=1)
+    #: Threads per web process running endpoints. Few: many threads starve the one that
+    #: holds a wallet row lock of the GIL, and every order queues behind it.
+    web_threads: int = Field(default=8, ge=1)
+    #: An API key's lookup is reused this long in a process (revocation elsewhere takes
+    #: effect within it; in the revoking process at once).
+    auth_cache_s: float = Field(default=5.0, ge=0)
     #: SQLAlchemy pool size per process.
     db_pool_size: int = Field(default=10, ge=1)
     #: Worker sizing, read by the Procfile's process types.

@@ -76,6 +76,9 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "redis_url": None,
         "storage_dir": tmp_path / "storage",
         "webhook_allow_private_targets": True,
+        # Exact auth semantics in tests (a key changed in the database counts at once);
+        # the cache itself has its own test.
+        "auth_cache_s": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -28,7 +28,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.En
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip on every request); connections are recycled
+        # instead, and a dead one fails its transaction, which callers retry.
+        pool_recycle=1800,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -30,14 +31,25 @@ def visible_fonts(session: Session, tenant_id: uuid.UUID) -> list[tables.Font]:
     )
 
 
+#: The catalogue's default font changes only with a migration; re-read it this often.
+DEFAULT_TTL_S = 60.0
+_default_cache: tuple[float, uuid.UUID | None] | None = None
+
+
 def default_font_id(session: Session, tenant: tables.Tenant) -> uuid.UUID | None:
+    """The tenant's default font, else the catalogue's (cached per process)."""
+    global _default_cache
     if tenant.default_font_id is not None:
         return tenant.default_font_id
-    return session.scalar(
-        sa.select(tables.Font.id).where(
-            tables.Font.tenant_id.is_(None), tables.Font.is_default.is_(True)
+    now = time.monotonic()
+    if _default_cache is None or _default_cache[0] < now:
+        found = session.scalar(
+            sa.select(tables.Font.id).where(
+                tables.Font.tenant_id.is_(None), tables.Font.is_default.is_(True)
+            )
         )
-    )
+        _default_cache = (now + DEFAULT_TTL_S, found)
+    return _default_cache[1]
 
 
 def resolve(session: Session, tenant: tables.Tenant, style: object) -> uuid.UUID | str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,10 +58,12 @@ def authenticate(app: Inkwell, authorization: str | None) -> Principal:
             "Keys look like ink_test_ or ink_live_ followed by 32 letters and digits.",
         )
     now = app.clock()
+    digest = apikeys.hash_key(token)
+    cached = _cache_get(app, digest)
+    if cached is not None and (cached.expires_at is None or cached.expires_at > now):
+        return cached.principal
     with app.uow() as uow:
-        key = uow.session.scalar(
-            sa.select(tables.ApiKey).where(tables.ApiKey.key_hash == apikeys.hash_key(token))
-        )
+        key = uow.session.scalar(sa.select(tables.ApiKey).where(tables.ApiKey.key_hash == digest))
         if key is None:
             raise _auth_error(
                 "invalid_api_key",
@@ -84,12 +88,59 @@ def authenticate(app: Inkwell, authorization: str | None) -> Principal:
             key_id=key.id,
             scopes=frozenset(key.scopes),
         )
+        _cache_put(app, digest, _Cached(principal, key.expires_at, time.monotonic()))
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             uow.session.execute(
                 sa.update(tables.ApiKey).where(tables.ApiKey.id == key.id).values(last_used_at=now)
             )
             uow.commit()
     return principal
+
+
+@dataclass(frozen=True)
+class _Cached:
+    principal: Principal
+    expires_at: datetime | None
+    stored: float
+
+
+_cache_lock = threading.Lock()
+
+
+def _cache(app: Inkwell) -> dict[str, _Cached]:
+    found: dict[str, _Cached] | None = getattr(app, "_key_cache", None)
+    if found is None:
+        found = {}
+        app._key_cache = found  # type: ignore[attr-defined]
+    return found
+
+
+def _cache_get(app: Inkwell, digest: str) -> _Cached | None:
+    ttl = app.settings.auth_cache_s
+    if ttl <= 0:
+        return None
+    with _cache_lock:
+        entry = _cache(app).get(digest)
+    if entry is None or time.monotonic() - entry.stored > ttl:
+        return None
+    return entry
+
+
+def _cache_put(app: Inkwell, digest: str, entry: _Cached) -> None:
+    if app.settings.auth_cache_s <= 0:
+        return
+    with _cache_lock:
+        cache = _cache(app)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[digest] = entry
+
+
+def _forget(app: Inkwell, key_id: uuid.UUID) -> None:
+    with _cache_lock:
+        cache = _cache(app)
+        for digest in [d for d, e in cache.items() if e.principal.key_id == key_id]:
+            del cache[digest]
 
 
 def require(principal: Principal, scope: str) -> None:
@@ -221,7 +272,8 @@ def revoke_key(app: Inkwell, principal: Principal, key_id: uuid.UUID) -> tables.
         if key.revoked_at is None:
             key.revoked_at = now
             uow.commit()
-        return key
+    _forget(app, key_id)
+    return key
 
 
 def is_active(key: tables.ApiKey, now: datetime) -> bool:

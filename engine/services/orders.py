@@ -166,8 +166,11 @@ def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) 
         ]
         session.add_all(recipients)
         session.flush()
-        entry, balance = (
-            wallet.place_hold(
+        outbox.enqueue(session, "check_addresses", order_id=order.id, now=now)
+        # The hold goes last: the wallet row is every order's hot spot, so its lock is
+        # held for one statement and the commit.
+        if quote.total_cents:
+            transaction_id, balance = wallet.place_hold(
                 session,
                 tenant_id=tenant.id,
                 mode=principal.mode.value,
@@ -175,15 +178,13 @@ def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) 
                 amount_cents=quote.total_cents,
                 now=now,
             )
-            if quote.total_cents
-            else (None, _balance(session, principal))
-        )
-        outbox.enqueue(session, "check_addresses", order_id=order.id, now=now)
+        else:
+            transaction_id, balance = order.id, _balance(session, principal)
         uow.commit()
     return CreatedOrder(
         order=order,
         recipients=recipients,
-        transaction_id=entry.id if entry else order.id,
+        transaction_id=transaction_id,
         balance=balance,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -51,11 +52,75 @@ def get_wallet(session: Session, tenant_id: uuid.UUID, mode: str) -> tables.Wall
     return wallet
 
 
-def _entry(
+_W = tables.table_of(tables.Wallet)
+_L = tables.table_of(tables.LedgerEntry)
+
+
+def _moving(guarded: bool) -> sa.Update:
+    stmt = sa.update(_W).where(
+        _W.c.tenant_id == sa.bindparam("p_tenant"), _W.c.mode == sa.bindparam("p_mode")
+    )
+    if guarded:
+        stmt = stmt.where(_W.c.balance_cents - _W.c.held_cents >= sa.bindparam("p_amount"))
+    return stmt.values(
+        balance_cents=_W.c.balance_cents + sa.bindparam("p_bdelta"),
+        held_cents=_W.c.held_cents + sa.bindparam("p_hdelta"),
+        updated_at=sa.bindparam("p_now"),
+    ).returning(_W.c.id, _W.c.balance_cents, _W.c.held_cents)
+
+
+def _moving_and_recording(guarded: bool) -> sa.Select[Any]:
+    """Postgres: the wallet UPDATE and its ledger INSERT as one statement, so the hot wallet
+    row stays locked for a single round trip before the commit."""
+    moved = _moving(guarded).cte("moved")
+    entry = (
+        sa.insert(_L)
+        .from_select(
+            [
+                "id",
+                "wallet_id",
+                "tenant_id",
+                "order_id",
+                "kind",
+                "key",
+                "amount_cents",
+                "balance_delta_cents",
+                "held_delta_cents",
+                "description",
+                "created_at",
+            ],
+            sa.select(
+                sa.bindparam("p_entry", type_=sa.Uuid()),
+                moved.c.id,
+                sa.bindparam("p_tenant", type_=sa.Uuid()),
+                sa.bindparam("p_order", type_=sa.Uuid()),
+                sa.bindparam("p_kind", type_=sa.String()),
+                sa.bindparam("p_key", type_=sa.String()),
+                sa.bindparam("p_amount", type_=sa.BigInteger()),
+                sa.bindparam("p_bdelta", type_=sa.BigInteger()),
+                sa.bindparam("p_hdelta", type_=sa.BigInteger()),
+                sa.bindparam("p_desc", type_=sa.String()),
+                sa.bindparam("p_now", type_=tables.UTCDateTime()),
+            ),
+        )
+        .returning(_L.c.id)
+        .cte("entry")
+    )
+    return sa.select(moved.c.id, moved.c.balance_cents, moved.c.held_cents, entry.c.id).select_from(
+        moved.join(entry, sa.true())
+    )
+
+
+_MOVE = {True: _moving(True), False: _moving(False)}
+_MOVE_AND_RECORD = {True: _moving_and_recording(True), False: _moving_and_recording(False)}
+_INSERT_ENTRY = sa.insert(_L)
+
+
+def _move_and_record(
     session: Session,
     *,
-    wallet_id: uuid.UUID,
     tenant_id: uuid.UUID,
+    mode: str,
     order_id: uuid.UUID | None,
     kind: str,
     key: str,
@@ -63,50 +128,56 @@ def _entry(
     balance_delta: int,
     held_delta: int,
     description: str,
+    guarded: bool,
     now: datetime,
-) -> tables.LedgerEntry:
-    entry = tables.LedgerEntry(
-        id=uuid.uuid4(),
-        wallet_id=wallet_id,
-        tenant_id=tenant_id,
-        order_id=order_id,
-        kind=kind,
-        key=key,
-        amount_cents=amount_cents,
-        balance_delta_cents=balance_delta,
-        held_delta_cents=held_delta,
-        description=description,
-        created_at=now,
-    )
-    session.add(entry)
-    return entry
+) -> tuple[uuid.UUID, Balance] | None:
+    """Move the wallet and append its ledger entry; None when the guard refused the move.
 
-
-def _move(
-    session: Session,
-    *,
-    tenant_id: uuid.UUID,
-    mode: str,
-    balance_delta: int,
-    held_delta: int,
-    guard: sa.ColumnElement[bool] | None,
-    now: datetime,
-) -> tuple[uuid.UUID, int, int] | None:
-    w = tables.Wallet
-    stmt = (
-        sa.update(w)
-        .where(w.tenant_id == tenant_id, w.mode == mode)
-        .values(
-            balance_cents=w.balance_cents + balance_delta,
-            held_cents=w.held_cents + held_delta,
-            updated_at=now,
-        )
-        .returning(w.id, w.balance_cents, w.held_cents)
+    Returns the entry's id and the wallet after the move. The unique `key` makes a second
+    identical movement fail with IntegrityError, rolling back the whole transaction.
+    """
+    # Parameter names must not be column names: SQLAlchemy would SET those columns.
+    params: dict[str, object] = {
+        "p_tenant": tenant_id,
+        "p_mode": mode,
+        "p_amount": amount_cents,
+        "p_bdelta": balance_delta,
+        "p_hdelta": held_delta,
+        "p_now": now,
+    }
+    entry_id = uuid.uuid4()
+    record: dict[str, object] = {
+        "p_entry": entry_id,
+        "p_order": order_id,
+        "p_kind": kind,
+        "p_key": key,
+        "p_desc": description,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(_MOVE_AND_RECORD[guarded], {**params, **record}).one_or_none()
+        if row is None:
+            return None
+        return entry_id, Balance(row[1], row[2])
+    moved = session.execute(_MOVE[guarded], params).one_or_none()
+    if moved is None:
+        return None
+    session.execute(
+        _INSERT_ENTRY,
+        {
+            "id": entry_id,
+            "wallet_id": moved[0],
+            "tenant_id": tenant_id,
+            "order_id": order_id,
+            "kind": kind,
+            "key": key,
+            "amount_cents": amount_cents,
+            "balance_delta_cents": balance_delta,
+            "held_delta_cents": held_delta,
+            "description": description,
+            "created_at": now,
+        },
     )
-    if guard is not None:
-        stmt = stmt.where(guard)
-    row = session.execute(stmt).one_or_none()
-    return (row[0], row[1], row[2]) if row else None
+    return entry_id, Balance(moved[1], moved[2])
 
 
 def place_hold(
@@ -118,32 +189,17 @@ def place_hold(
     amount_cents: int,
     now: datetime,
     generation: int = 0,
-) -> tuple[tables.LedgerEntry, Balance]:
+) -> tuple[uuid.UUID, Balance]:
     """Hold `amount_cents` for an order, or raise InsufficientCredits with the shortfall.
 
-    `generation` counts re-opened holds (admin replay of a failed order), so each hold has
-    its own ledger key.
+    One conditional statement (`... WHERE balance - held >= amount`), so concurrent orders
+    never overdraw. `generation` counts re-opened holds (admin replay of a failed order),
+    so each hold has its own ledger key. Returns the ledger entry's id and the wallet.
     """
-    w = tables.Wallet
-    moved = _move(
+    done = _move_and_record(
         session,
         tenant_id=tenant_id,
         mode=mode,
-        balance_delta=0,
-        held_delta=amount_cents,
-        guard=(w.balance_cents - w.held_cents) >= amount_cents,
-        now=now,
-    )
-    if moved is None:
-        wallet = get_wallet(session, tenant_id, mode)
-        raise errors.InsufficientCredits(
-            balance_cents=wallet.balance_cents - wallet.held_cents, cost_cents=amount_cents
-        )
-    wallet_id, balance, held = moved
-    entry = _entry(
-        session,
-        wallet_id=wallet_id,
-        tenant_id=tenant_id,
         order_id=order_id,
         kind="hold",
         key=f"order:{order_id}:hold" + (f":{generation}" if generation else ""),
@@ -151,9 +207,15 @@ def place_hold(
         balance_delta=0,
         held_delta=amount_cents,
         description=f"Hold for order {order_id}",
+        guarded=True,
         now=now,
     )
-    return entry, Balance(balance, held)
+    if done is None:
+        wallet = get_wallet(session, tenant_id, mode)
+        raise errors.InsufficientCredits(
+            balance_cents=wallet.balance_cents - wallet.held_cents, cost_cents=amount_cents
+        )
+    return done
 
 
 def release_hold(
@@ -223,22 +285,10 @@ def _release_or_capture(
     if amount_cents <= 0:
         wallet = get_wallet(session, tenant_id, mode)
         return Balance(wallet.balance_cents, wallet.held_cents)
-    moved = _move(
+    done = _move_and_record(
         session,
         tenant_id=tenant_id,
         mode=mode,
-        balance_delta=balance_delta,
-        held_delta=-amount_cents,
-        guard=None,
-        now=now,
-    )
-    if moved is None:
-        raise errors.NotFound("wallet", f"{tenant_id}/{mode}")
-    wallet_id, balance, held = moved
-    _entry(
-        session,
-        wallet_id=wallet_id,
-        tenant_id=tenant_id,
         order_id=order_id,
         kind=kind,
         key=key,
@@ -246,9 +296,12 @@ def _release_or_capture(
         balance_delta=balance_delta,
         held_delta=-amount_cents,
         description=description,
+        guarded=False,
         now=now,
     )
-    return Balance(balance, held)
+    if done is None:
+        raise errors.NotFound("wallet", f"{tenant_id}/{mode}")
+    return done[1]
 
 
 def credit(
@@ -260,28 +313,16 @@ def credit(
     key: str,
     description: str,
     now: datetime,
-) -> tuple[tables.LedgerEntry, Balance]:
+) -> tuple[uuid.UUID, Balance]:
     """Add money to a wallet (top-up); `key` makes it happen once."""
     if amount_cents <= 0:
         raise errors.ValidationFailed(
             [errors.FieldProblem("amount_cents", "must be a positive number of cents")]
         )
-    moved = _move(
+    done = _move_and_record(
         session,
         tenant_id=tenant_id,
         mode=mode,
-        balance_delta=amount_cents,
-        held_delta=0,
-        guard=None,
-        now=now,
-    )
-    if moved is None:
-        raise errors.NotFound("wallet", f"{tenant_id}/{mode}")
-    wallet_id, balance, held = moved
-    entry = _entry(
-        session,
-        wallet_id=wallet_id,
-        tenant_id=tenant_id,
         order_id=None,
         kind="topup",
         key=key,
@@ -289,9 +330,12 @@ def credit(
         balance_delta=amount_cents,
         held_delta=0,
         description=description,
+        guarded=False,
         now=now,
     )
-    return entry, Balance(balance, held)
+    if done is None:
+        raise errors.NotFound("wallet", f"{tenant_id}/{mode}")
+    return done
 
 
 @dataclass(frozen=True)
