@@ -27,9 +27,8 @@ class OrderStatus(enum.StrEnum):
 
 
 CANCELLABLE = frozenset({OrderStatus.DRAFT, OrderStatus.PENDING_PAYMENT, OrderStatus.PENDING})
-TERMINAL = frozenset(
-    {OrderStatus.SHIPPED, OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.EXPIRED}
-)
+#: No way out. `failed` is not among them: an admin replay re-opens a failed order.
+TERMINAL = frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED, OrderStatus.EXPIRED})
 
 #: Every move an order may make; anything else is a bug or a race lost.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
