@@ -14,8 +14,10 @@ import traceback as tb
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
@@ -196,6 +198,27 @@ def job_log(app: Inkwell) -> JobLog:
         return existing
 
 
+def record_failure(
+    session: Session, *, actor: str, order_id: uuid.UUID, error: str, now: datetime
+) -> None:
+    """A stage given up on outside any run (the sweeper), recorded as a failed run."""
+    session.add(
+        tables.JobRun(
+            id=uuid.uuid4(),
+            actor_name=actor,
+            queue_name=outbox.ACTOR_QUEUES[actor],
+            message_id="sweeper",
+            order_id=order_id,
+            args={"order_id": str(order_id)},
+            attempt=1,
+            outcome="failed",
+            error=error,
+            started_at=now,
+            finished_at=now,
+        )
+    )
+
+
 def failed_runs(
     app: Inkwell, *, actor: str | None = None, include_replayed: bool = False, limit: int = 100
 ) -> list[tables.JobRun]:
@@ -253,6 +276,8 @@ def _replay_one(app: Inkwell, found: tables.JobRun) -> str:
             f"refused: wallet holds {e.balance_cents} cents, order costs {e.cost_cents} "
             f"(short {e.shortfall_cents})"
         )
+    except errors.Conflict as e:
+        return f"refused: {e.message}"
     with app.uow() as uow:
         uow.session.execute(
             sa.update(tables.JobRun).where(tables.JobRun.id == found.id).values(replayed_at=now)

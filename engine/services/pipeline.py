@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from engine import errors
 from engine.adapters import letter_pdf, tables
 from engine.adapters.storage import Storage
 from engine.bootstrap import Inkwell
@@ -401,6 +402,17 @@ def reopen(app: Inkwell, order_id: uuid.UUID) -> bool:
         order = _lock(session, order_id)
         if order is None or order.status != OrderStatus.FAILED.value:
             return False
+        letters = session.scalar(
+            sa.select(sa.func.count()).where(
+                _R.c.order_id == order_id,
+                _R.c.status.in_((RecipientStatus.PENDING.value, RecipientStatus.RENDERED.value)),
+            )
+        )
+        if not letters:
+            raise errors.Conflict(
+                f"Order {order_id} has no valid recipients left; a replay would send nothing.",
+                suggestion="Place a new order with corrected addresses.",
+            )
         generation = order.hold_generation + 1
         if order.total_cents:
             wallet.place_hold(

@@ -21,6 +21,8 @@ from engine.services import outbox, pipeline
 log = logging.getLogger("inkwell.sweeper")
 
 #: After this many re-enqueues of one stage, the order fails instead of looping forever.
+#: Re-enqueues back off exponentially (deadline x 2^n), so a long queue is not mistaken for
+#: a stuck order: with the default 60 s deadline, giving up takes about 34 hours.
 MAX_STAGE_ATTEMPTS = 10
 BATCH = 200
 
@@ -81,7 +83,10 @@ def _orders(app: Inkwell) -> tuple[int, int]:
                     failed += 1
                 continue
             order.stage_attempts += 1
-            order.stage_changed_at = now
+            # Pushed ahead to back off: the next sweep of this stage is due only after
+            # deadline x 2^attempts (the message may simply be waiting in a long queue).
+            backoff_s = app.settings.stage_deadline_s * (2**order.stage_attempts - 1)
+            order.stage_changed_at = now + timedelta(seconds=backoff_s)
             outbox.enqueue(
                 session, pipeline.NEXT_ACTOR[Stage(order.stage)], order_id=order.id, now=now
             )
