@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from engine import errors
 
@@ -138,13 +139,45 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
             "Check the path against the API reference at /docs.",
         )
     if exc.status_code == 405:
+        allowed = _allowed_methods(request)
         return error_response(
             405,
             "method_not_allowed",
-            f"{request.method} is not allowed on {request.url.path}.",
+            f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}.",
             "Check the method against the API reference at /docs.",
+            headers={"Allow": ", ".join(allowed)},
         )
-    return error_response(exc.status_code, "http_error", str(exc.detail), None)
+    if exc.status_code == 400:
+        # FastAPI's own body parsing gave up (nesting too deep, bad UTF-8, huge numbers).
+        return error_response(
+            400,
+            "invalid_json",
+            f"The request body could not be read as JSON ({exc.detail}).",
+            "Send a UTF-8 JSON object with 'Content-Type: application/json'.",
+        )
+    return error_response(
+        exc.status_code,
+        "http_error",
+        str(exc.detail),
+        "Check the request against the API reference at /docs.",
+        headers=dict(exc.headers or {}),
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this path (FastAPI keeps one route per method)."""
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (compile_path(path)[0], {m.upper() for m in operations})
+            for path, operations in request.app.openapi().get("paths", {}).items()
+        ]
+        request.app.state.allowed_methods = table
+    methods: set[str] = set()
+    for pattern, found in table:
+        if pattern.match(request.url.path):
+            methods |= found
+    return sorted(methods)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import Body, FastAPI
 
 from api.app import create_app
+from engine.bootstrap import utcnow
 from engine.domain import orderform
 from engine.domain.timestamps import iso
-from engine.bootstrap import utcnow
 
 
 def make() -> FastAPI:

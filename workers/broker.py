@@ -8,6 +8,10 @@ module opens no connection.
 
 from __future__ import annotations
 
+import signal
+import time
+from types import FrameType
+
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
@@ -15,6 +19,34 @@ from dramatiq.middleware import CurrentMessage, Retries
 from engine.settings import Settings, get_settings
 
 QUEUES = ("pipeline", "render", "webhooks")
+
+
+class OneSigterm(dramatiq.Middleware):
+    """Keep a stop graceful when SIGTERM arrives twice.
+
+    Process managers (Heroku, systemd's default) signal the whole process group, and
+    dramatiq's main process forwards the same SIGTERM to its worker processes; dramatiq
+    reads a second SIGTERM as "kill now", cutting in-flight jobs short. A repeat within
+    `WINDOW_S` of the first is the same stop request, so it is ignored; a later one still
+    kills.
+    """
+
+    WINDOW_S = 3.0
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        original = signal.getsignal(signal.SIGTERM)
+        if not callable(original):
+            return
+        first: list[float] = []
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            now = time.monotonic()
+            if first and now - first[0] < self.WINDOW_S:
+                return
+            first[:] = [now]
+            original(signum, frame)
+
+        signal.signal(signal.SIGTERM, handler)
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
@@ -35,6 +67,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
             # Per-actor limits are set on each actor; this is only the fallback.
             middleware.max_retries = 3
     broker.add_middleware(CurrentMessage())
+    broker.add_middleware(OneSigterm())
     for queue in QUEUES:
         broker.declare_queue(queue)
     return broker

@@ -28,6 +28,8 @@ def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     ):
         if getattr(ip, attribute):
             return words
+    if not ip.is_global:  # e.g. 100.64.0.0/10, shared carrier space, which is not "private"
+        return "a non-public address"
     return None
 
 
@@ -37,6 +39,8 @@ def check_url(url: str, *, allow_private: bool) -> str | None:
         return "url is required"
     if len(url) > 2000:
         return "url must be at most 2000 characters"
+    if any(ord(c) < 33 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in url.strip()):
+        return "url must not contain spaces or control characters"
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         return "url must start with http:// or https://"

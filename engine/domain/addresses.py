@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from engine.domain import text
+
 _STATES = "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV"
 _STATES += " NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
 # Territories and military post offices, which USPS addresses like states.
 _STATES += " AS GU MP PR VI UM FM MH PW AA AE AP"
 US_STATES = frozenset(_STATES.split())
-ZIP_PATTERN = re.compile(r"^\d{5}(?:-\d{4})?$")
+# [0-9], not \d: \d also matches full-width and other scripts' digits.
+ZIP_PATTERN = re.compile(r"^[0-9]{5}(?:-[0-9]{4})?$")
 COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}$")
 
 #: (field, required, max length) for every text field of a recipient.
@@ -30,7 +33,9 @@ def _blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def check_text(field: str, value: object, *, required: bool, max_length: int) -> str | None:
+def check_text(
+    field: str, value: object, *, required: bool, max_length: int, multiline: bool = False
+) -> str | None:
     """The problem with one text field, or None."""
     if _blank(value):
         return f"{field} is required" if required else None
@@ -38,6 +43,8 @@ def check_text(field: str, value: object, *, required: bool, max_length: int) ->
         return f"{field} must be a string"
     if len(value) > max_length:
         return f"{field} must be at most {max_length} characters (got {len(value)})"
+    if problem := text.unstorable(value, multiline=multiline):
+        return f"{field} {problem}"
     return None
 
 
@@ -78,12 +85,19 @@ def check_custom_fields(value: object) -> str | None:
     if len(value) > MAX_CUSTOM_FIELDS:
         return f"custom_fields may hold at most {MAX_CUSTOM_FIELDS} fields"
     for key, item in value.items():
+        shown = text.clean(str(key))
         if len(str(key)) > MAX_CUSTOM_FIELD_KEY:
-            return f"custom_fields key {key!r} is longer than {MAX_CUSTOM_FIELD_KEY} characters"
+            return f"custom_fields key {shown!r} is longer than {MAX_CUSTOM_FIELD_KEY} characters"
+        if problem := text.unstorable(str(key)):
+            return f"custom_fields key {shown!r} {problem}"
         if item is not None and not isinstance(item, str | int | float | bool):
-            return f"custom_fields.{key} must be a string, number, boolean or null"
+            return f"custom_fields.{shown} must be a string, number, boolean or null"
         if isinstance(item, str) and len(item) > MAX_CUSTOM_FIELD_VALUE:
-            return f"custom_fields.{key} is longer than {MAX_CUSTOM_FIELD_VALUE} characters"
+            return f"custom_fields.{shown} is longer than {MAX_CUSTOM_FIELD_VALUE} characters"
+        if isinstance(item, str) and (problem := text.unstorable(item, multiline=True)):
+            return f"custom_fields.{shown} {problem}"
+        if problem := text.unstorable_number(item):
+            return f"custom_fields.{shown} {problem}"
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from engine.domain import addresses
+from engine.domain import addresses, text
 from engine.domain.statuses import EnvelopeType, PaperType, ProductType
 from engine.errors import FieldProblem
 
@@ -73,7 +73,11 @@ def check_order(raw: Mapping[str, object], *, now: datetime) -> list[FieldProble
     add(
         "message_body",
         addresses.check_text(
-            "message_body", raw.get("message_body"), required=True, max_length=MAX_MESSAGE_LENGTH
+            "message_body",
+            raw.get("message_body"),
+            required=True,
+            max_length=MAX_MESSAGE_LENGTH,
+            multiline=True,
         ),
     )
     for field, allowed in _ENUMS.items():
@@ -91,6 +95,8 @@ def check_order(raw: Mapping[str, object], *, now: datetime) -> list[FieldProble
         value = raw.get(field)
         if value is not None and (not isinstance(value, str) or len(value) > 64):
             add(field, f"{field} must be a string of at most 64 characters")
+        elif isinstance(value, str) and (problem := text.unstorable(value)):
+            add(field, f"{field} {problem}")
 
     recipients = raw.get("recipients")
     if not isinstance(recipients, Sequence) or isinstance(recipients, str) or not recipients:

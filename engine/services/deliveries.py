@@ -160,17 +160,21 @@ _CLAIM = (
     )
     .returning(_D.c.attempts, _D.c.endpoint_id, _D.c.event_id)
 )
-_LOAD = sa.select(
-    _E.c.url,
-    _E.c.secret,
-    _E.c.previous_secret,
-    _E.c.previous_secret_expires_at,
-    _E.c.is_active,
-    _EV.c.id,
-    _EV.c.type,
-    _EV.c.created_at,
-    _EV.c.data,
-).where(_E.c.id == sa.bindparam("eid"), _EV.c.id == sa.bindparam("evid"))
+_LOAD = (
+    sa.select(
+        _E.c.url,
+        _E.c.secret,
+        _E.c.previous_secret,
+        _E.c.previous_secret_expires_at,
+        _E.c.is_active,
+        _EV.c.id,
+        _EV.c.type,
+        _EV.c.created_at,
+        _EV.c.data,
+    )
+    .select_from(_E.join(_EV, sa.true()))
+    .where(_E.c.id == sa.bindparam("eid"), _EV.c.id == sa.bindparam("evid"))
+)
 _UPDATE_DELIVERY = sa.update(_D).where(_D.c.id == sa.bindparam("did"))
 _ENDPOINT_OK = (
     sa.update(_E)
@@ -372,8 +376,8 @@ def list_deliveries(
         problems.append(
             errors.FieldProblem("event", f"event must be one of {', '.join(EVENT_TYPES)}")
         )
-    if page < 1:
-        problems.append(errors.FieldProblem("page", "page must be 1 or more"))
+    if not 1 <= page <= 1_000_000:
+        problems.append(errors.FieldProblem("page", "page must be between 1 and 1000000"))
     if not 1 <= limit <= 100:
         problems.append(errors.FieldProblem("limit", "limit must be between 1 and 100"))
     if problems:
@@ -536,8 +540,10 @@ def resend(
                 suggestion="Create or reactivate a webhook for this event first.",
             )
         created: list[uuid.UUID] = []
+        d = tables.WebhookDelivery
         for endpoint in endpoints:
             delivery_id = uuid.uuid4()
+            original = session.scalar(sa.select(d.id).where(d.key == f"{found.id}:{endpoint.id}"))
             _insert_delivery(
                 session,
                 delivery_id,
@@ -545,6 +551,7 @@ def resend(
                 endpoint,
                 f"{found.id}:{endpoint.id}:resend:{delivery_id}",
                 now,
+                resend_of=original,
             )
             outbox.enqueue(session, "deliver_webhook", delivery_id=delivery_id, now=now)
             created.append(delivery_id)

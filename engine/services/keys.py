@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.domain import apikeys
+from engine.domain import apikeys, text
 from engine.domain.scopes import ALL_SCOPES
 from engine.domain.statuses import Mode
 
@@ -196,6 +196,8 @@ def create_key(
         problems.append(errors.FieldProblem("name", "name is required"))
     elif len(name) > 100:
         problems.append(errors.FieldProblem("name", "name must be at most 100 characters"))
+    elif problem := text.unstorable(name):
+        problems.append(errors.FieldProblem("name", f"name {problem}"))
     requested: list[str] = sorted(principal.scopes) if scopes is None else []
     if scopes is not None:
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):

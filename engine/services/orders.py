@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.domain import addresses, orderform, pricing
+from engine.domain import addresses, orderform, pricing, text
 from engine.domain.statuses import (
     CANCELLABLE,
     EnvelopeType,
@@ -28,6 +28,7 @@ from engine.services.keys import Principal
 
 SORTABLE = ("created_at", "updated_at", "total_cents", "letter_count", "status")
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,39 @@ def cancel_window(app: Inkwell, tenant: tables.Tenant) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A validated, priced order ready to be written; nothing is in the database yet."""
+
+    order: tables.Order
+    recipients: list[tables.Recipient]
+
+    @property
+    def cost_cents(self) -> int:
+        return self.order.total_cents
+
+
 def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) -> CreatedOrder:
     """Validate, price and accept an order, holding its cost, in one transaction.
+
+    Orders are written by the process's intake writer, which commits concurrent orders
+    together (one wallet lock and one commit per batch); each still gets its own answer.
 
     Raises:
         ValidationFailed: every problem with the request, each with its field.
         InsufficientCredits: the wallet's available balance is below the order's cost.
+    """
+    prepared = prepare_order(app, principal, raw)
+    from engine.services import intake
+
+    return intake.submit(app, prepared)
+
+
+def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) -> Prepared:
+    """Check every rule and price the order (reads the tenant; writes nothing).
+
+    Raises:
+        ValidationFailed: every problem with the request, each with its field.
     """
     now = app.clock()
     problems = orderform.check_order(raw, now=now)
@@ -106,89 +134,166 @@ def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) 
         session = uow.session
         tenant = tenants.get_tenant(session, principal.tenant_id)
         font = fonts.resolve(session, tenant, raw.get("handwriting_style"))
-        if isinstance(font, str):
-            problems.append(errors.FieldProblem("handwriting_style", font))
-        invalid: dict[int, list[str]] = {}
-        for p in problems:
-            if p.recipient_index is not None:
-                invalid.setdefault(p.recipient_index, []).append(p.error)
-        blocking = [p for p in problems if p.recipient_index is None or not skip_invalid]
-        if skip_invalid and total and len(invalid) == total:
-            none_left = errors.FieldProblem("recipients", "no valid recipients left to send to")
-            raise _validation_error([none_left, *problems], total)
-        if blocking:
-            raise _validation_error(blocking, total)
-        assert isinstance(recipients_raw, list) and not isinstance(font, str)
+    if isinstance(font, str):
+        problems.append(errors.FieldProblem("handwriting_style", font))
+    invalid: dict[int, list[str]] = {}
+    for p in problems:
+        if p.recipient_index is not None:
+            invalid.setdefault(p.recipient_index, []).append(p.error)
+    blocking = [p for p in problems if p.recipient_index is None or not skip_invalid]
+    if skip_invalid and total and len(invalid) == total:
+        none_left = errors.FieldProblem("recipients", "no valid recipients left to send to")
+        raise _validation_error([none_left, *problems], total)
+    if blocking:
+        raise _validation_error(blocking, total)
+    assert isinstance(recipients_raw, list) and not isinstance(font, str)
 
-        product = ProductType(str(raw.get("product_type") or "letter"))
-        default_envelope = "none" if product is ProductType.POSTCARD else "standard"
-        envelope = EnvelopeType(str(raw.get("envelope_type") or default_envelope))
-        paper = PaperType(str(raw.get("paper_type") or "standard"))
-        valid_count = total - len(invalid)
-        quote = pricing.quote(
-            tenants.price_list(tenant),
-            product=product,
-            paper=paper,
-            envelope=envelope,
-            count=valid_count,
-        )
-        send_date = orderform.parse_send_date(raw.get("send_date"))
-        cancellable_until = max(now + cancel_window(app, tenant), send_date or now)
-        order = tables.Order(
-            id=uuid.uuid4(),
-            tenant_id=tenant.id,
-            mode=principal.mode.value,
-            status=OrderStatus.PENDING.value,
-            stage=Stage.RECEIVED.value,
-            stage_changed_at=now,
-            message_body=str(raw["message_body"]),
-            product_type=product.value,
-            paper_type=paper.value,
-            envelope_type=envelope.value,
-            mailing_option=_opt_str(raw.get("mailing_option")),
-            font_id=font,
-            authenticity_preset=_opt_str(raw.get("authenticity_preset")),
-            return_address=_return_address(raw.get("return_address")),
-            skip_invalid=skip_invalid,
-            source="partner_api",
-            letter_count=valid_count,
-            total_cents=quote.total_cents,
-            cost_breakdown=quote.breakdown(),
-            send_date=send_date,
-            cancellable_until=cancellable_until,
-            created_at=now,
-            updated_at=now,
-        )
-        recipients = [
-            _recipient(order.id, index, item, invalid.get(index), now)
-            for index, item in enumerate(recipients_raw)
-        ]
-        # Core inserts: the ORM's unit of work costs more than the rest of the request.
-        session.execute(_INSERT_ORDER, _values(order))
-        session.execute(_INSERT_RECIPIENT, _all_values(recipients))
-        outbox.enqueue(session, "check_addresses", order_id=order.id, now=now)
-        # The hold goes last: the wallet row is every order's hot spot, so its lock is
-        # held for one statement and the commit.
-        if quote.total_cents:
-            transaction_id, balance = wallet.place_hold(
-                session,
-                tenant_id=tenant.id,
-                mode=principal.mode.value,
-                order_id=order.id,
-                amount_cents=quote.total_cents,
-                now=now,
-            )
-        else:
-            transaction_id, balance = order.id, _balance(session, principal)
-        uow.commit()
-    return CreatedOrder(
-        order=order,
-        recipients=recipients,
-        transaction_id=transaction_id,
-        balance=balance,
+    product = ProductType(str(raw.get("product_type") or "letter"))
+    default_envelope = "none" if product is ProductType.POSTCARD else "standard"
+    envelope = EnvelopeType(str(raw.get("envelope_type") or default_envelope))
+    paper = PaperType(str(raw.get("paper_type") or "standard"))
+    valid_count = total - len(invalid)
+    quote = pricing.quote(
+        tenants.price_list(tenant),
+        product=product,
+        paper=paper,
+        envelope=envelope,
+        count=valid_count,
     )
+    send_date = orderform.parse_send_date(raw.get("send_date"))
+    cancellable_until = max(now + cancel_window(app, tenant), send_date or now)
+    order = tables.Order(
+        id=uuid.uuid4(),
+        tenant_id=tenant.id,
+        mode=principal.mode.value,
+        status=OrderStatus.PENDING.value,
+        stage=Stage.RECEIVED.value,
+        stage_changed_at=now,
+        message_body=str(raw["message_body"]),
+        product_type=product.value,
+        paper_type=paper.value,
+        envelope_type=envelope.value,
+        mailing_option=_opt_str(raw.get("mailing_option")),
+        font_id=font,
+        authenticity_preset=_opt_str(raw.get("authenticity_preset")),
+        return_address=_return_address(raw.get("return_address")),
+        skip_invalid=skip_invalid,
+        source="partner_api",
+        letter_count=valid_count,
+        total_cents=quote.total_cents,
+        cost_breakdown=quote.breakdown(),
+        send_date=send_date,
+        cancellable_until=cancellable_until,
+        created_at=now,
+        updated_at=now,
+    )
+    recipients = [
+        _recipient(order.id, index, item, invalid.get(index), now)
+        for index, item in enumerate(recipients_raw)
+    ]
+    return Prepared(order=order, recipients=recipients)
 
 
+def write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | errors.InkwellError]:
+    """Write prepared orders in one transaction, holding each one's cost.
+
+    Each wallet is locked once (in a fixed order, so concurrent batches cannot deadlock);
+    orders are accepted in arrival order while the available balance covers them, the
+    rest answer InsufficientCredits; the accepted total is held by one conditional UPDATE.
+    Returns, per order, its result or the error for that order alone.
+    """
+    now = app.clock()
+    results: list[CreatedOrder | errors.InkwellError | None] = [None] * len(batch)
+    by_wallet: dict[tuple[uuid.UUID, str], list[int]] = {}
+    for index, item in enumerate(batch):
+        by_wallet.setdefault((item.order.tenant_id, item.order.mode), []).append(index)
+    with app.uow() as uow:
+        session = uow.session
+        accepted: list[int] = []
+        entries: list[dict[str, object]] = []
+        for (tenant_id, mode), indexes in sorted(by_wallet.items(), key=lambda kv: str(kv[0])):
+            row = session.execute(
+                _LOCK_WALLET, {"p_tenant": tenant_id, "p_mode": mode}
+            ).one_or_none()
+            if row is None:
+                for index in indexes:
+                    results[index] = errors.NotFound("wallet", f"{tenant_id}/{mode}")
+                continue
+            wallet_id, balance, held = row
+            taken = 0
+            for index in indexes:
+                cost = batch[index].cost_cents
+                available = balance - held - taken
+                if cost > available:
+                    results[index] = errors.InsufficientCredits(
+                        balance_cents=available, cost_cents=cost
+                    )
+                    continue
+                taken += cost
+                accepted.append(index)
+                order_id = batch[index].order.id
+                entry_id = uuid.uuid4() if cost else order_id
+                if cost:
+                    entries.append(
+                        {
+                            "id": entry_id,
+                            "wallet_id": wallet_id,
+                            "tenant_id": tenant_id,
+                            "order_id": order_id,
+                            "kind": "hold",
+                            "key": f"order:{order_id}:hold",
+                            "amount_cents": cost,
+                            "balance_delta_cents": 0,
+                            "held_delta_cents": cost,
+                            "description": f"Hold for order {order_id}",
+                            "created_at": now,
+                        }
+                    )
+                results[index] = CreatedOrder(
+                    order=batch[index].order,
+                    recipients=batch[index].recipients,
+                    transaction_id=entry_id,
+                    balance=wallet.Balance(balance, held + taken),
+                )
+            if taken:
+                held_now = session.execute(
+                    _HOLD_SUM, {"p_wallet": wallet_id, "p_amount": taken, "p_now": now}
+                ).scalar_one_or_none()
+                if held_now is None:  # cannot happen under the row lock; refuse, never overdraw
+                    raise errors.StaleState("wallet", wallet_id)
+        if accepted:
+            session.execute(_INSERT_ORDER, [_values(batch[i].order) for i in accepted])
+            session.execute(
+                _INSERT_RECIPIENT, _all_values([r for i in accepted for r in batch[i].recipients])
+            )
+            for i in accepted:
+                outbox.enqueue(session, "check_addresses", order_id=batch[i].order.id, now=now)
+            if entries:
+                session.execute(_INSERT_ENTRY, entries)
+            uow.commit()
+    out: list[CreatedOrder | errors.InkwellError] = []
+    for result in results:
+        assert result is not None
+        out.append(result)
+    return out
+
+
+_W = tables.table_of(tables.Wallet)
+_LOCK_WALLET = (
+    sa.select(_W.c.id, _W.c.balance_cents, _W.c.held_cents)
+    .where(_W.c.tenant_id == sa.bindparam("p_tenant"), _W.c.mode == sa.bindparam("p_mode"))
+    .with_for_update()
+)
+_HOLD_SUM = (
+    sa.update(_W)
+    .where(
+        _W.c.id == sa.bindparam("p_wallet"),
+        _W.c.balance_cents - _W.c.held_cents >= sa.bindparam("p_amount"),
+    )
+    .values(held_cents=_W.c.held_cents + sa.bindparam("p_amount"), updated_at=sa.bindparam("p_now"))
+    .returning(_W.c.held_cents)
+)
+_INSERT_ENTRY = sa.insert(tables.table_of(tables.LedgerEntry))
 _INSERT_ORDER = sa.insert(tables.table_of(tables.Order))
 _INSERT_RECIPIENT = sa.insert(tables.table_of(tables.Recipient))
 
@@ -235,7 +340,7 @@ def _recipient(
         # Stored as sent (within column limits) so the partner can see what was skipped.
         fields = raw if isinstance(raw, Mapping) else {}
         stored = {
-            f: (str(fields.get(f))[:limit] if fields.get(f) is not None else None)
+            f: (text.clean(str(fields.get(f)))[:limit] if fields.get(f) is not None else None)
             for f, limit in (
                 ("first_name", 100),
                 ("last_name", 100),
@@ -247,6 +352,8 @@ def _recipient(
             )
         }
         custom = fields.get("custom_fields")
+        if addresses.check_custom_fields(custom):
+            custom = None  # not storable as sent; the reason says why
         return tables.Recipient(
             id=uuid.uuid4(),
             order_id=order_id,
@@ -294,8 +401,8 @@ def list_orders(
         ValidationFailed: a bad page, limit, status, sort field or direction.
     """
     problems = []
-    if page < 1:
-        problems.append(errors.FieldProblem("page", "page must be 1 or more"))
+    if not 1 <= page <= MAX_PAGE:
+        problems.append(errors.FieldProblem("page", f"page must be between 1 and {MAX_PAGE}"))
     if not 1 <= limit <= MAX_PAGE_SIZE:
         problems.append(errors.FieldProblem("limit", "limit must be between 1 and 100"))
     statuses = [s.strip() for s in status.split(",")] if status else []

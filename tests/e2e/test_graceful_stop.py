@@ -35,7 +35,7 @@ def test_sigterm_finishes_the_webhook_attempt_in_flight(
         receiver.stop()
 
     # Then it finished that attempt before exiting: delivered once, recorded, exit 0
-    assert exit_code == 0, d.log("worker")[-2000:]
+    assert exit_code == 0, (exit_code, d.log("worker")[-3000:])
     assert len(receiver.received) == 1
     with inkwell.uow() as uow:
         delivery = uow.session.scalars(sa.select(tables.WebhookDelivery)).one()
