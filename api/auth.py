@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import inkwell
 from engine.bootstrap import Inkwell
 from engine.services import keys
 
 
-def principal(request: Request, app: Inkwell = Depends(inkwell)) -> keys.Principal:
-    found = keys.authenticate(app, request.headers.get("authorization"))
+async def principal(request: Request, app: Inkwell = Depends(inkwell)) -> keys.Principal:
+    """The caller; a recently seen key is answered from memory, on the event loop."""
+    header = request.headers.get("authorization")
+    found = keys.cached_principal(app, header)
+    if found is None:
+        found = await run_in_threadpool(keys.authenticate, app, header)
     request.state.principal = found
     return found
 
 
-def scoped(scope: str) -> Callable[..., keys.Principal]:
+def scoped(scope: str) -> Callable[..., Coroutine[Any, Any, keys.Principal]]:
     """A dependency: the caller, who must hold `scope` (else 403 forbidden)."""
 
-    def dependency(who: keys.Principal = Depends(principal)) -> keys.Principal:
+    async def dependency(who: keys.Principal = Depends(principal)) -> keys.Principal:
         keys.require(who, scope)
         return who
 

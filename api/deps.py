@@ -10,7 +10,7 @@ from engine import errors
 from engine.bootstrap import Inkwell
 
 
-def inkwell(request: Request) -> Inkwell:
+async def inkwell(request: Request) -> Inkwell:
     app: Inkwell = request.app.state.inkwell
     return app
 

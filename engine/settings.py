@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     #: An API key's lookup is reused this long in a process (revocation elsewhere takes
     #: effect within it; in the revoking process at once).
     auth_cache_s: float = Field(default=5.0, ge=0)
+    #: A tenant's prices and cancel window are reused this long per process when pricing
+    #: orders (an operator's change applies within it).
+    tenant_cache_s: float = Field(default=5.0, ge=0)
     #: SQLAlchemy pool size per process.
     db_pool_size: int = Field(default=10, ge=1)
     #: Worker sizing, read by the Procfile's process types.

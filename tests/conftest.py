@@ -79,6 +79,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         # Exact auth semantics in tests (a key changed in the database counts at once);
         # the cache itself has its own test.
         "auth_cache_s": 0,
+        "tenant_cache_s": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -52,6 +52,19 @@ def default_font_id(session: Session, tenant: tables.Tenant) -> uuid.UUID | None
     return _default_cache[1]
 
 
+def resolve_for(app: Inkwell, tenant: tables.Tenant, style: object) -> uuid.UUID | str | None:
+    """As `resolve`, opening a session only when the answer is not already cached."""
+    blank = style is None or (isinstance(style, str) and not style.strip())
+    if blank and (tenant.default_font_id is not None or _cache_fresh()):
+        return tenant.default_font_id or (_default_cache[1] if _default_cache else None)
+    with app.uow() as uow:
+        return resolve(uow.session, tenant, style)
+
+
+def _cache_fresh() -> bool:
+    return _default_cache is not None and _default_cache[0] >= time.monotonic()
+
+
 def resolve(session: Session, tenant: tables.Tenant, style: object) -> uuid.UUID | str | None:
     """The font id for a `handwriting_style` (id, slug or name); a str is an error message."""
     if style is None or (isinstance(style, str) and not style.strip()):

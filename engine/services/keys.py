@@ -36,6 +36,21 @@ def _auth_error(code: str, message: str, suggestion: str) -> errors.AuthError:
     return errors.AuthError(code, message, suggestion)
 
 
+def cached_principal(app: Inkwell, authorization: str | None) -> Principal | None:
+    """The principal for a recently seen, still valid key, without touching the database."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    cached = _cache_get(app, apikeys.hash_key(token.strip()))
+    if cached is None:
+        return None
+    if cached.expires_at is not None and cached.expires_at <= app.clock():
+        return None
+    return cached.principal
+
+
 def authenticate(app: Inkwell, authorization: str | None) -> Principal:
     """The principal behind an `Authorization` header, or AuthError saying why not.
 

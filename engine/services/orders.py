@@ -120,7 +120,8 @@ def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) 
 
 
 def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) -> Prepared:
-    """Check every rule and price the order (reads the tenant; writes nothing).
+    """Check every rule and price the order (reads the tenant, usually cached; writes
+    nothing).
 
     Raises:
         ValidationFailed: every problem with the request, each with its field.
@@ -130,10 +131,8 @@ def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object])
     recipients_raw = raw.get("recipients")
     total = len(recipients_raw) if isinstance(recipients_raw, list) else 0
     skip_invalid = raw.get("skip_invalid") is True
-    with app.uow() as uow:
-        session = uow.session
-        tenant = tenants.get_tenant(session, principal.tenant_id)
-        font = fonts.resolve(session, tenant, raw.get("handwriting_style"))
+    tenant = tenants.cached_tenant(app, principal.tenant_id)
+    font = fonts.resolve_for(app, tenant, raw.get("handwriting_style"))
     if isinstance(font, str):
         problems.append(errors.FieldProblem("handwriting_style", font))
     invalid: dict[int, list[str]] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -94,6 +96,34 @@ def get_tenant(session: sa.orm.Session, tenant_id: uuid.UUID) -> tables.Tenant:
     tenant = session.get(tables.Tenant, tenant_id)
     if tenant is None:
         raise errors.NotFound("tenant", tenant_id)
+    return tenant
+
+
+_cache_lock = threading.Lock()
+
+
+def cached_tenant(app: Inkwell, tenant_id: uuid.UUID) -> tables.Tenant:
+    """The tenant row, reused for TENANT_CACHE_S per process (read-only: it is detached).
+
+    Raises:
+        NotFound: no such tenant.
+    """
+    ttl = app.settings.tenant_cache_s
+    now = time.monotonic()
+    with _cache_lock:
+        cache: dict[uuid.UUID, tuple[float, tables.Tenant]] = app.__dict__.setdefault(
+            "_tenant_cache", {}
+        )
+        hit = cache.get(tenant_id)
+    if hit is not None and now - hit[0] <= ttl:
+        return hit[1]
+    with app.uow() as uow:
+        tenant = get_tenant(uow.session, tenant_id)
+    if ttl > 0:
+        with _cache_lock:
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[tenant_id] = (now, tenant)
     return tenant
 
 
