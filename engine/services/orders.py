@@ -502,15 +502,7 @@ def cancel_order(app: Inkwell, principal: Principal, order_id: uuid.UUID) -> Can
             .values(status=RecipientStatus.CANCELLED.value, updated_at=now)
         )
         if previous is OrderStatus.PENDING:
-            balance = wallet.release_hold(
-                session,
-                tenant_id=order.tenant_id,
-                mode=order.mode,
-                order_id=order.id,
-                amount_cents=order.total_cents,
-                reason="cancelled",
-                now=now,
-            )
+            balance = wallet.release_order(session, order, reason="cancelled", now=now)
         else:
             balance = _balance(session, principal)
         events.record(

@@ -216,14 +216,11 @@ def _shrink_hold(session: Session, order: tables.Order, count: int, now: datetim
         envelope=EnvelopeType(order.envelope_type),
         count=count,
     )
-    wallet.release_hold(
+    wallet.release_order(
         session,
-        tenant_id=order.tenant_id,
-        mode=order.mode,
-        order_id=order.id,
-        amount_cents=order.total_cents - quote.total_cents,
+        order,
         reason="skipped_recipients",
-        attempt=order.hold_generation,
+        amount_cents=order.total_cents - quote.total_cents,
         now=now,
     )
     order.total_cents = quote.total_cents
@@ -354,16 +351,7 @@ def fail(
     if moved is None:
         return False
     generation = order.hold_generation
-    wallet.release_hold(
-        session,
-        tenant_id=order.tenant_id,
-        mode=order.mode,
-        order_id=order.id,
-        amount_cents=order.total_cents,
-        reason="failed",
-        attempt=generation,
-        now=now,
-    )
+    wallet.release_order(session, order, reason="failed", now=now)
     order.status = OrderStatus.FAILED.value
     order.stage = resume
     events.record(

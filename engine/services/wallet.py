@@ -245,6 +245,28 @@ def release_hold(
     )
 
 
+def release_order(
+    session: Session,
+    order: Any,
+    *,
+    reason: str,
+    now: datetime,
+    amount_cents: int | None = None,
+) -> Balance:
+    """Void an order's current hold (all of it, or `amount_cents`), keyed by its hold
+    generation so a re-opened order's release never collides with an earlier one."""
+    return release_hold(
+        session,
+        tenant_id=order.tenant_id,
+        mode=order.mode,
+        order_id=order.id,
+        amount_cents=order.total_cents if amount_cents is None else amount_cents,
+        reason=reason,
+        attempt=order.hold_generation,
+        now=now,
+    )
+
+
 def capture(
     session: Session,
     *,
