@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer on 127.0.0.1, starting them when installed but stopped.
+# Make sure PostgreSQL, Redis and RabbitMQ answer on 127.0.0.1, starting them when installed
+# but stopped (RabbitMQ is only for the test of the amqp:// broker).
 set -euo pipefail
 
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
@@ -26,4 +27,13 @@ if ! redis_up; then
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
   redis_up || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 fi
-echo "PostgreSQL and Redis are up"
+rabbit_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if ! rabbit_up; then
+  if command -v rabbitmq-server >/dev/null 2>&1; then
+    echo "starting RabbitMQ"
+    rabbitmq-server -detached || true
+  fi
+  for _ in $(seq 1 60); do rabbit_up && break; sleep 1; done
+  rabbit_up || { echo "RabbitMQ is not reachable on 127.0.0.1:5672" >&2; exit 1; }
+fi
+echo "PostgreSQL, Redis and RabbitMQ are up"
