@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 import workers.broker  # noqa: F401  (the broker must exist before any actor is declared)
 from engine.bootstrap import Inkwell
@@ -41,7 +41,7 @@ def _declare(
             args=dict(kwargs),
         )
         target = uuid.UUID(str(kwargs[id_arg]))
-        jobs.run(app, ctx, lambda: service(app, target))
+        jobs.run(app, ctx, lambda: service(app, target), interrupts=(TimeLimitExceeded,))
 
     run.__name__ = name
     decorate = dramatiq.actor(

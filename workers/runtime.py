@@ -13,7 +13,7 @@ from workers.relay import Relay, publisher
 #: backstop (the scheduler relays on its own, faster timer).
 PROCESS_RELAY_INTERVAL_S = 5.0
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _app: Inkwell | None = None
 
 
@@ -29,12 +29,12 @@ def install(app: Inkwell, *, relay_interval_s: float = PROCESS_RELAY_INTERVAL_S)
 
 
 def inkwell() -> Inkwell:
-    """This process's Inkwell, built from the environment the first time."""
+    """This process's Inkwell, built from the environment the first time (once, however
+    many worker threads ask at the same moment)."""
     with _lock:
-        current = _app
-    if current is not None:
-        return current
-    return install(bootstrap(get_settings()))
+        if _app is not None:
+            return _app
+        return install(bootstrap(get_settings()))
 
 
 def reset() -> None:

@@ -27,6 +27,7 @@ class WebhookSender:
     """One pooled sync client per process (faster than async here; see PERFORMANCE.md)."""
 
     def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
         self.client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
@@ -41,7 +42,9 @@ class WebhookSender:
                 kept = bytearray()
                 for chunk in response.iter_raw():
                     kept += chunk
-                    if len(kept) >= BODY_KEEP_BYTES:
+                    # A receiver drip-feeding its body does not hold the worker past this.
+                    slow = time.perf_counter() - started > 2 * self.timeout_s
+                    if len(kept) >= BODY_KEEP_BYTES or slow:
                         break
                 return AttemptResult(
                     status_code=response.status_code,

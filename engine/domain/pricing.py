@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from engine.domain import money
 from engine.domain.statuses import EnvelopeType, PaperType, ProductType
@@ -120,4 +122,23 @@ def quote(
                 "premium paper upgrades",
             )
         )
+    return Quote(product=product, letters=count, envelopes=envelopes, items=tuple(items))
+
+
+_ITEM_WORDS = {
+    **{p.value: words for p, words in _PRODUCT_WORDS.items()},
+    "envelope": ("envelope", "envelopes"),
+    "premium_paper": ("premium paper upgrade", "premium paper upgrades"),
+}
+
+
+def requote(breakdown: Mapping[str, Any], count: int) -> Quote:
+    """The same order for `count` pieces at the unit prices it was accepted at (so a hold
+    that shrinks never depends on today's price list)."""
+    items = []
+    for item in breakdown["items"]:
+        singular, plural_form = _ITEM_WORDS[item["item"]]
+        items.append(LineItem(item["item"], count, int(item["unit_cents"]), singular, plural_form))
+    product = ProductType(items[0].item)
+    envelopes = count if any(i.item == "envelope" for i in items) else 0
     return Quote(product=product, letters=count, envelopes=envelopes, items=tuple(items))

@@ -13,6 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,8 +28,10 @@ from engine.services import outbox, webhooks
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
-#: Time beyond the HTTP timeout a claim may take to record its attempt.
-LEASE_MARGIN = timedelta(seconds=5)
+#: A claim holds its delivery for this many HTTP timeouts plus the margin: the timeout is
+#: per phase (connect, write, read), and the sender stops a slow body at one timeout more.
+LEASE_TIMEOUTS = 4
+LEASE_MARGIN = timedelta(seconds=10)
 DELIVERY_STATUSES = ("pending", "retrying", "succeeded", "failed")
 
 
@@ -176,6 +179,13 @@ _LOAD = (
     .where(_E.c.id == sa.bindparam("eid"), _EV.c.id == sa.bindparam("evid"))
 )
 _UPDATE_DELIVERY = sa.update(_D).where(_D.c.id == sa.bindparam("did"))
+#: Recording an attempt: only if no later claim has taken the delivery since ours (an
+#: attempt that outlived its lease must not overwrite the newer one's outcome).
+_RECORD = sa.update(_D).where(
+    _D.c.id == sa.bindparam("did"),
+    _D.c.attempts == sa.bindparam("attempt"),
+    _D.c.status.in_(("pending", "retrying")),
+)
 _ENDPOINT_OK = (
     sa.update(_E)
     .where(_E.c.id == sa.bindparam("eid"))
@@ -191,7 +201,7 @@ _ENDPOINT_FAILED = (
 
 def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
     now = app.clock()
-    lease = now + timedelta(seconds=app.settings.webhook_timeout_s) + LEASE_MARGIN
+    lease = now + LEASE_TIMEOUTS * timedelta(seconds=app.settings.webhook_timeout_s) + LEASE_MARGIN
     with app.uow() as uow:
         session = uow.session
         row = session.execute(
@@ -263,16 +273,18 @@ def _record(app: Inkwell, claim: _Claim, result: AttemptResult | None, problem: 
     with app.uow() as uow:
         session = uow.session
         session.execute(sa.insert(_A), attempt)
+        guard = {"did": claim.delivery_id, "attempt": claim.attempt}
         if result is not None and result.ok:
-            session.execute(
-                _UPDATE_DELIVERY.values(
+            done = session.execute(
+                _RECORD.values(
                     status="succeeded", delivered_at=now, next_attempt_at=None, **common
                 ),
-                {"did": claim.delivery_id},
+                guard,
             )
-            session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
+            if _changed(done):
+                session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
             uow.commit()
-            return "succeeded"
+            return "succeeded" if _changed(done) else "superseded"
         gone = result is not None and result.status_code == 410
         retry_after = backoff.parse_retry_after_s(result.retry_after, now) if result else None
         delay = (
@@ -282,23 +294,25 @@ def _record(app: Inkwell, claim: _Claim, result: AttemptResult | None, problem: 
         )
         if delay is not None:
             next_at = now + timedelta(seconds=delay)
-            session.execute(
-                _UPDATE_DELIVERY.values(status="retrying", next_attempt_at=next_at, **common),
-                {"did": claim.delivery_id},
+            done = session.execute(
+                _RECORD.values(status="retrying", next_attempt_at=next_at, **common), guard
             )
-            outbox.enqueue(
-                session,
-                "deliver_webhook",
-                delivery_id=claim.delivery_id,
-                now=now,
-                available_at=next_at,
-            )
+            if _changed(done):
+                outbox.enqueue(
+                    session,
+                    "deliver_webhook",
+                    delivery_id=claim.delivery_id,
+                    now=now,
+                    available_at=next_at,
+                )
             uow.commit()
-            return "retrying"
-        session.execute(
-            _UPDATE_DELIVERY.values(status="failed", next_attempt_at=None, **common),
-            {"did": claim.delivery_id},
+            return "retrying" if _changed(done) else "superseded"
+        done = session.execute(
+            _RECORD.values(status="failed", next_attempt_at=None, **common), guard
         )
+        if not _changed(done):
+            uow.commit()
+            return "superseded"
         failures = session.execute(_ENDPOINT_FAILED, {"eid": claim.endpoint_id}).scalar_one()
         reason = None
         if gone:
@@ -311,6 +325,10 @@ def _record(app: Inkwell, claim: _Claim, result: AttemptResult | None, problem: 
             _deactivate(session, endpoint, reason, now)
         uow.commit()
         return "failed"
+
+
+def _changed(result: sa.Result[Any]) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _deactivate(

@@ -20,6 +20,8 @@ from engine.services import orders
 
 log = logging.getLogger("inkwell.intake")
 MAX_BATCH = 100
+#: A request never waits longer than this for its batch (the writer is stuck or gone).
+WAIT_S = 60.0
 
 _Item = tuple[orders.Prepared, "Future[orders.CreatedOrder]"]
 
@@ -27,16 +29,20 @@ _Item = tuple[orders.Prepared, "Future[orders.CreatedOrder]"]
 class Intake:
     def __init__(self, app: Inkwell) -> None:
         self.app = app
+        self._closed = False
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="order-intake", daemon=True)
         self._thread.start()
 
     def submit(self, prepared: orders.Prepared) -> orders.CreatedOrder:
+        if self._closed:
+            raise RuntimeError("order intake is closed")
         future: Future[orders.CreatedOrder] = Future()
         self._queue.put((prepared, future))
-        return future.result()
+        return future.result(timeout=WAIT_S)
 
     def close(self) -> None:
+        self._closed = True
         self._queue.put(None)
         self._thread.join(timeout=10)
 

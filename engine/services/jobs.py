@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -70,8 +71,17 @@ class JobContext:
         return uuid.UUID(str(value)) if value else None
 
 
-def run(app: Inkwell, ctx: JobContext, work: Callable[[], object]) -> object:
+def run(
+    app: Inkwell,
+    ctx: JobContext,
+    work: Callable[[], object],
+    *,
+    interrupts: tuple[type[BaseException], ...] = (),
+) -> object:
     """Run `work` as one recorded job.
+
+    `interrupts` are BaseException types the runner raises inside a job (the broker's time
+    limit); they are failures of the job like any other error.
 
     Transient errors are re-raised for the broker to retry while attempts remain. Anything
     else (or a transient error on the last attempt) is permanent: a pipeline stage fails its
@@ -92,7 +102,9 @@ def run(app: Inkwell, ctx: JobContext, work: Callable[[], object]) -> object:
     )
     try:
         result = work()
-    except Exception as exc:
+    except BaseException as exc:
+        if not isinstance(exc, (Exception, *interrupts)):
+            raise
         retrying = is_transient(exc) and ctx.attempt < ctx.max_attempts
         records.record(
             run_id,
@@ -101,7 +113,12 @@ def run(app: Inkwell, ctx: JobContext, work: Callable[[], object]) -> object:
             error=f"{type(exc).__name__}: {exc}"[:2000],
             traceback="".join(tb.format_exception(exc))[-8000:],
         )
-        records.flush()
+        try:
+            records.flush()  # failures are on record before the order is failed
+        except Exception:
+            log.exception(
+                "could not write the failed run of %s now; it stays queued", ctx.actor_name
+            )
         if retrying:
             raise
         if ctx.order_id is not None and ctx.actor_name in pipeline.ACTOR_STAGE:
@@ -128,14 +145,19 @@ _COLUMNS = (
 
 
 class JobLog:
-    """Buffers job-run rows and writes them in batches from a background thread."""
+    """Buffers job-run rows and upserts them in batches from a background thread.
+
+    A run's full row stays in memory until it has finished, so every write is a complete
+    upsert; a write that fails puts its rows back for the next flush.
+    """
 
     def __init__(self, app: Inkwell, interval_s: float = 0.05) -> None:
         self.app = app
         self.interval_s = interval_s
-        self._rows: dict[uuid.UUID, dict[str, object]] = {}
-        #: Runs whose row is already in the database: later values are UPDATEs.
-        self._written: set[uuid.UUID] = set()
+        #: Every run not yet finished-and-written, with all its values.
+        self._runs: dict[uuid.UUID, dict[str, object]] = {}
+        #: Runs changed since the last write.
+        self._dirty: set[uuid.UUID] = set()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -144,32 +166,36 @@ class JobLog:
 
     def record(self, run_id: uuid.UUID, **values: object) -> None:
         with self._lock:
-            self._rows.setdefault(run_id, {}).update(values)
+            self._runs.setdefault(run_id, {}).update(values)
+            self._dirty.add(run_id)
 
     def flush(self) -> None:
         with self._flush_lock:
             with self._lock:
-                rows, self._rows = self._rows, {}
+                dirty, self._dirty = self._dirty, set()
+                rows = [
+                    {"id": run_id, **{c: self._runs[run_id].get(c) for c in _COLUMNS}}
+                    for run_id in dirty
+                ]
             if not rows:
                 return
-            table = tables.table_of(tables.JobRun)
-            inserts = [
-                {"id": run_id, **{c: values.get(c) for c in _COLUMNS}}
-                for run_id, values in rows.items()
-                if run_id not in self._written
-            ]
-            updates = [(i, v) for i, v in rows.items() if i in self._written]
-            with self.app.engine.begin() as conn:
-                _fast(conn)
-                if inserts:
-                    conn.execute(sa.insert(table), inserts)
-                for run_id, values in updates:
-                    conn.execute(sa.update(table).where(table.c.id == run_id).values(**values))
-            for run_id, values in rows.items():
-                if values.get("outcome") == "running":
-                    self._written.add(run_id)
-                else:
-                    self._written.discard(run_id)
+            try:
+                with self.app.engine.begin() as conn:
+                    _fast(conn)
+                    conn.execute(_upsert(conn.dialect.name), rows)
+            except Exception:
+                with self._lock:
+                    self._dirty |= dirty
+                raise
+            with self._lock:
+                for run_id in dirty:
+                    run = self._runs.get(run_id)
+                    if (
+                        run is not None
+                        and run.get("outcome") != "running"
+                        and run_id not in self._dirty
+                    ):
+                        del self._runs[run_id]
 
     def close(self) -> None:
         self._stop.set()
@@ -182,6 +208,19 @@ class JobLog:
                 self.flush()
             except Exception:
                 log.exception("could not write job records; will try again")
+
+
+def _upsert(dialect: str) -> sa.Insert:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = tables.table_of(tables.JobRun)
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table)
+    updated = ("outcome", "error", "traceback", "finished_at")
+    upsert: sa.Insert = stmt.on_conflict_do_update(
+        index_elements=["id"], set_={c: getattr(stmt.excluded, c) for c in updated}
+    )
+    return upsert
 
 
 _logs_lock = threading.Lock()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -261,7 +261,7 @@ def write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | err
                 if held_now is None:  # cannot happen under the row lock; refuse, never overdraw
                     raise errors.StaleState("wallet", wallet_id)
         if accepted:
-            session.execute(_INSERT_ORDER, [_values(batch[i].order) for i in accepted])
+            session.execute(_INSERT_ORDER, _all_values([batch[i].order for i in accepted]))
             session.execute(
                 _INSERT_RECIPIENT, _all_values([r for i in accepted for r in batch[i].recipients])
             )
@@ -303,8 +303,9 @@ def _values(row: tables.Base) -> dict[str, object]:
     return {c.key: v for c in table.columns if (v := getattr(row, c.key, None)) is not None}
 
 
-def _all_values(rows: list[tables.Recipient]) -> list[dict[str, object]]:
-    """Rows for one executemany: every row names the same columns."""
+def _all_values(rows: Sequence[tables.Base]) -> list[dict[str, object]]:
+    """Rows for one executemany: every row names the same columns (SQLAlchemy builds the
+    statement from the first row's keys and would drop the others' extra values)."""
     values = [_values(r) for r in rows]
     keys = set().union(*values)
     return [{k: v.get(k) for k in keys} for v in values]

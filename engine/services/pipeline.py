@@ -23,14 +23,11 @@ from engine.adapters.storage import Storage
 from engine.bootstrap import Inkwell
 from engine.domain import addresses, merge, pricing
 from engine.domain.statuses import (
-    EnvelopeType,
     OrderStatus,
-    PaperType,
-    ProductType,
     RecipientStatus,
     Stage,
 )
-from engine.services import events, outbox, tenants, wallet
+from engine.services import events, outbox, wallet
 
 log = logging.getLogger("inkwell.pipeline")
 
@@ -208,14 +205,8 @@ def check_addresses(app: Inkwell, order_id: uuid.UUID) -> Outcome:
 
 
 def _shrink_hold(session: Session, order: tables.Order, count: int, now: datetime) -> None:
-    tenant = tenants.get_tenant(session, order.tenant_id)
-    quote = pricing.quote(
-        tenants.price_list(tenant),
-        product=ProductType(order.product_type),
-        paper=PaperType(order.paper_type),
-        envelope=EnvelopeType(order.envelope_type),
-        count=count,
-    )
+    """Hold only what `count` letters cost, at the prices the order was accepted at."""
+    quote = pricing.requote(order.cost_breakdown, count)
     wallet.release_order(
         session,
         order,
@@ -401,6 +392,12 @@ def reopen(app: Inkwell, order_id: uuid.UUID) -> bool:
                 f"Order {order_id} has no valid recipients left; a replay would send nothing.",
                 suggestion="Place a new order with corrected addresses.",
             )
+        if letters < order.letter_count:
+            # Letters found invalid when it failed are not sent, so they are not held.
+            quote = pricing.requote(order.cost_breakdown, letters)
+            order.total_cents = quote.total_cents
+            order.letter_count = letters
+            order.cost_breakdown = quote.breakdown()
         generation = order.hold_generation + 1
         if order.total_cents:
             wallet.place_hold(

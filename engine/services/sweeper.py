@@ -8,6 +8,7 @@ Every stage is idempotent, so a sweep that races a slow worker costs one wasted 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.domain.statuses import OrderStatus, Stage
-from engine.services import outbox, pipeline
+from engine.services import jobs, outbox, pipeline
 
 log = logging.getLogger("inkwell.sweeper")
 
@@ -74,13 +75,13 @@ def _orders(app: Inkwell) -> tuple[int, int]:
             .limit(BATCH)
             .with_for_update(skip_locked=True)
         ).all()
+        give_up: list[tuple[uuid.UUID, str, str]] = []
         for order in stuck:
             if order.stage_attempts >= MAX_STAGE_ATTEMPTS:
                 reason = (
                     f"Stage {order.stage} did not complete after {order.stage_attempts} attempts"
                 )
-                if pipeline.fail(session, order, reason, now):
-                    failed += 1
+                give_up.append((order.id, pipeline.NEXT_ACTOR[Stage(order.stage)], reason))
                 continue
             order.stage_attempts += 1
             # Pushed ahead to back off: the next sweep of this stage is due only after
@@ -92,6 +93,18 @@ def _orders(app: Inkwell) -> tuple[int, int]:
             )
             requeued += 1
         uow.commit()
+    # Each give-up in its own transaction: failing locks the order's wallet, and one
+    # transaction locking many wallets in no fixed order could deadlock with others.
+    for order_id, actor, reason in give_up:
+        if pipeline.fail_order(app, order_id, reason):
+            with app.uow() as uow:
+                # On record as a failed run of the stage, so an admin finds it with
+                # `inkwell jobs failed` and can replay it.
+                jobs.record_failure(
+                    uow.session, actor=actor, order_id=order_id, error=reason, now=now
+                )
+                uow.commit()
+            failed += 1
     if requeued or failed:
         log.warning("sweeper: %d stalled orders re-enqueued, %d failed", requeued, failed)
     return requeued, failed
