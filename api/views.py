@@ -6,7 +6,7 @@ from typing import Any
 
 from engine.adapters import tables
 from engine.domain.timestamps import iso
-from engine.services import deliveries, wallet
+from engine.services import deliveries
 
 
 def order_summary(order: tables.Order, recipient_count: int) -> dict[str, Any]:
@@ -98,10 +98,6 @@ def key(k: tables.ApiKey, *, active: bool) -> dict[str, Any]:
         "is_active": active,
         "created_at": iso(k.created_at),
     }
-
-
-def available(balance: wallet.Balance) -> int:
-    return balance.available_cents
 
 
 def webhook(w: tables.WebhookEndpoint) -> dict[str, Any]:

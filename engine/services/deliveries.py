@@ -94,8 +94,11 @@ def _insert_delivery(
     )
 
 
-def payload(event: tables.Event) -> bytes:
-    """The exact bytes sent for an event: the same for every endpoint and attempt."""
+def payload(event: Any) -> bytes:
+    """The exact bytes sent for an event: the same for every endpoint and attempt.
+
+    `event` is an Event or a row with its `id`, `type`, `created_at` and `data`.
+    """
     body = {
         "id": str(event.id),
         "event": event.type,
@@ -225,25 +228,12 @@ def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
             )
             uow.commit()
             return None
-        secrets_ = [loaded.secret]
-        if (
-            loaded.previous_secret
-            and loaded.previous_secret_expires_at
-            and loaded.previous_secret_expires_at > now
-        ):
-            secrets_.append(loaded.previous_secret)
-        body = {
-            "id": str(loaded.id),
-            "event": loaded.type,
-            "timestamp": iso(loaded.created_at),
-            "data": loaded.data,
-        }
         claim = _Claim(
             delivery_id=delivery_id,
             attempt=attempt,
             url=loaded.url,
-            secrets=secrets_,
-            body=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+            secrets=webhooks.signing_secrets(loaded, now),
+            body=payload(loaded),
             event_type=loaded.type,
             endpoint_id=endpoint_id,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -55,12 +55,6 @@ class OrderPage:
 class CancelledOrder:
     order: tables.Order
     balance: wallet.Balance
-
-
-@dataclass
-class _Form:
-    problems: list[errors.FieldProblem] = field(default_factory=list)
-    recipient_problems: dict[int, list[errors.FieldProblem]] = field(default_factory=dict)
 
 
 def _validation_error(

@@ -11,7 +11,6 @@ import enum
 import logging
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -429,7 +428,3 @@ def reopen(app: Inkwell, order_id: uuid.UUID) -> bool:
             outbox.enqueue(session, NEXT_ACTOR[stage], order_id=order.id, now=now)
         uow.commit()
     return True
-
-
-def letter_file(app: Inkwell, relative: str) -> Path:
-    return Path(app.settings.storage_dir) / relative

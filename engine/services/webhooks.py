@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -245,8 +246,9 @@ def requeue(session: Session, delivery: tables.WebhookDelivery, now: datetime) -
     outbox.enqueue(session, "deliver_webhook", delivery_id=delivery.id, now=now)
 
 
-def signing_secrets(endpoint: tables.WebhookEndpoint, now: datetime) -> list[str]:
-    """The current secret, then the previous one while its overlap lasts."""
+def signing_secrets(endpoint: Any, now: datetime) -> list[str]:
+    """The current secret, then the previous one while its overlap lasts (`endpoint` is
+    a WebhookEndpoint or a row with its secret columns)."""
     out = [endpoint.secret]
     if (
         endpoint.previous_secret
