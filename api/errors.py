@@ -22,6 +22,7 @@ STATUS: list[tuple[type[errors.InkwellError], int]] = [
     (errors.MissingScope, 403),
     (errors.AuthError, 401),
     (errors.ValidationFailed, 400),
+    (errors.InvalidOrderId, 400),
     (errors.NotFound, 404),
     (errors.InsufficientCredits, 402),
     (errors.Conflict, 409),

@@ -3,6 +3,7 @@
 InkwellError
 ├── NotFound                 (resource, resource_id)
 ├── ValidationFailed         (problems: list of FieldProblem)
+├── InvalidOrderId           (value): a path order id that is not a UUID
 ├── Conflict
 │   ├── NotCancellable       (order_id, status)
 │   ├── SelfRevoke           (key_id)
@@ -40,6 +41,17 @@ class NotFound(InkwellError):
         )
         self.resource = resource
         self.resource_id = resource_id
+
+
+class InvalidOrderId(InkwellError):
+    code = "invalid_order_id"
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            f"Order id {value!r} is not a valid UUID.",
+            suggestion="Use the order id returned when the order was created.",
+        )
+        self.value = value
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
 
 from api import schemas, views
 from api.auth import scoped
-from api.deps import inkwell, parse_id
+from api.deps import inkwell
+from engine import errors
 from engine.bootstrap import Inkwell
 from engine.domain.scopes import Scope
 from engine.domain.timestamps import iso
@@ -16,6 +18,14 @@ from engine.services import orders
 from engine.services.keys import Principal
 
 router = APIRouter(tags=["orders"])
+
+
+def _order_id(value: str) -> uuid.UUID:
+    """A path order id; 001 answers a malformed one 400 `invalid_order_id`, not 404."""
+    try:
+        return uuid.UUID(value)
+    except ValueError as e:
+        raise errors.InvalidOrderId(value) from e
 
 
 @router.post(
@@ -67,7 +77,7 @@ def get_order(
     who: Principal = Depends(scoped(Scope.ORDERS_READ)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
-    order, recipients = orders.get_order(app, who, parse_id(order_id, "order"))
+    order, recipients = orders.get_order(app, who, _order_id(order_id))
     return {"order": views.order_detail(order, recipients)}
 
 
@@ -77,7 +87,7 @@ def cancel_order(
     who: Principal = Depends(scoped(Scope.ORDERS_CREATE)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
-    done = orders.cancel_order(app, who, parse_id(order_id, "order"))
+    done = orders.cancel_order(app, who, _order_id(order_id))
     return {
         "order": {
             "id": str(done.order.id),

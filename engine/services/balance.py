@@ -19,8 +19,11 @@ class BalanceReport:
 
     @property
     def estimated_letters_remaining(self) -> int:
-        """Standard letters with envelopes the available balance pays for."""
-        unit = self.per_letter_cost_cents + self.per_envelope_cost_cents
+        """`balance_cents // per_letter_cost_cents`, as 000 defines it (250000 // 199 = 1256).
+
+        The balance is the one the answer shows as `balance_cents`: the available one.
+        """
+        unit = self.per_letter_cost_cents
         return self.balance.available_cents // unit if unit > 0 else 0
 
 
