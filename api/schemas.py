@@ -15,8 +15,12 @@ from pydantic import BaseModel, Field
 
 class ReturnAddressIn(BaseModel):
     name: str = Field(max_length=100)
-    line1: str = Field(max_length=255)
+    line1: str | None = Field(
+        default=None, max_length=255, description="Required, as line1 or address_line1"
+    )
     line2: str | None = Field(default=None, max_length=255)
+    address_line1: str | None = Field(default=None, max_length=255, description="001's line1")
+    address_line2: str | None = Field(default=None, max_length=255, description="001's line2")
     city: str = Field(max_length=100)
     state: str | None = Field(default=None, description="2-letter code for US addresses")
     zip: str | None = Field(default=None, description="5 digits or ZIP+4 for US addresses")
@@ -57,6 +61,16 @@ class OrderCreate(BaseModel):
     )
     send_date: datetime | None = Field(
         default=None, description="Mail no earlier than this (up to 180 days ahead)"
+    )
+    metadata: dict[str, str] | None = Field(
+        default=None,
+        description="Your own string pairs, echoed in answers and webhooks "
+        "(at most 20 keys of 40 characters, values of 500, 8 KB in all)",
+    )
+    external_id: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Your own id; a second order with it answers 409 duplicate_external_id",
     )
 
 

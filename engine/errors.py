@@ -7,6 +7,7 @@ InkwellError
 ├── Conflict
 │   ├── NotCancellable       (order_id, status)
 │   ├── SelfRevoke           (key_id)
+│   ├── DuplicateExternalId  (external_id, existing_order_id)
 │   └── StaleState           (entity, entity_id): a compare-and-set found the row moved
 ├── InsufficientCredits      (balance_cents, cost_cents, shortfall_cents)
 └── AuthError                (code): missing, malformed, unknown, revoked, expired key
@@ -154,3 +155,16 @@ class MissingScope(AuthError):
             f"Use a key with the '{scope}' scope, or create one with POST /keys.",
         )
         self.scope = scope
+
+
+class DuplicateExternalId(Conflict):
+    code = "duplicate_external_id"
+
+    def __init__(self, external_id: str, existing_order_id: object) -> None:
+        super().__init__(
+            f"An order with external_id {external_id!r} already exists.",
+            suggestion="Read the existing order instead, or give a new external_id.",
+        )
+        self.external_id = external_id
+        self.existing_order_id = existing_order_id
+        self.extra["existing_order_id"] = str(existing_order_id)

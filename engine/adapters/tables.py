@@ -203,6 +203,12 @@ class Order(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column()
     confirmed_at: Mapped[datetime | None] = mapped_column()
     failed_at: Mapped[datetime | None] = mapped_column()
+    #: The partner's own string pairs, echoed back (`metadata` is taken on a declarative class).
+    order_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    #: The partner's own id, unique per tenant and mode when given.
+    external_id: Mapped[str | None] = mapped_column(sa.String(255))
+    #: Every recipient given, skipped ones included (`letter_count` counts the letters sent).
+    recipient_count: Mapped[int | None] = mapped_column()
 
     recipients: Mapped[list[Recipient]] = relationship(
         back_populates="order", order_by="Recipient.position", lazy="raise"
@@ -211,6 +217,15 @@ class Order(Base):
     __table_args__ = (
         sa.Index("ix_orders_tenant_mode_created", "tenant_id", "mode", "created_at"),
         sa.Index("ix_orders_status_stage", "status", "stage"),
+        sa.Index(
+            "ux_orders_external_id",
+            "tenant_id",
+            "mode",
+            "external_id",
+            unique=True,
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+        ),
         sa.CheckConstraint("total_cents >= 0", name="total_not_negative"),
         sa.CheckConstraint("letter_count >= 0", name="letter_count_not_negative"),
         sa.CheckConstraint(

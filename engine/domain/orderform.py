@@ -34,6 +34,8 @@ ORDER_FIELDS = frozenset(
         "return_address",
         "skip_invalid",
         "send_date",
+        "metadata",
+        "external_id",
     }
 )
 RECIPIENT_FIELDS = frozenset(
@@ -51,6 +53,15 @@ RECIPIENT_FIELDS = frozenset(
 )
 #: Names partners bring from other services, and the field they mean here.
 _DID_YOU_MEAN = {"message": "message_body", "zip_code": "zip", "postal_code": "zip"}
+
+#: 001 spells a return address's lines as a recipient's; 000 as `line1`/`line2`. Both work.
+RETURN_ADDRESS_ALIASES = {"address_line1": "line1", "address_line2": "line2"}
+#: Limits on `metadata` (neither 000 nor 001 states any; these are ours).
+MAX_METADATA_KEYS = 20
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+MAX_METADATA_BYTES = 8192
+MAX_EXTERNAL_ID_LENGTH = 255
 
 RETURN_ADDRESS_FIELDS: tuple[tuple[str, bool, int], ...] = (
     ("name", True, 100),
@@ -88,6 +99,9 @@ def check_order(raw: Mapping[str, object], *, now: datetime) -> list[FieldProble
         add("envelope_type", "postcards are mailed without an envelope; use envelope_type none")
     for error in _check_return_address(raw.get("return_address")):
         add("return_address", error)
+    for error in check_metadata(raw.get("metadata")):
+        add("metadata", error)
+    add("external_id", _check_external_id(raw.get("external_id")))
     add("send_date", _check_send_date(raw.get("send_date"), now))
     if raw.get("skip_invalid") is not None and not isinstance(raw.get("skip_invalid"), bool):
         add("skip_invalid", "skip_invalid must be true or false")
@@ -126,13 +140,68 @@ def _unknown(name: str) -> str:
     return f"{name} is not a known field" + (f"; did you mean {hint}?" if hint else "")
 
 
+def return_address_lines(value: Mapping[str, object]) -> tuple[dict[str, object], list[str]]:
+    """The address with 001's `address_line1`/`address_line2` read as `line1`/`line2`,
+    and a problem for each line given both ways with different values."""
+    out = {k: v for k, v in value.items() if k not in RETURN_ADDRESS_ALIASES}
+    problems = []
+    for alias, name in RETURN_ADDRESS_ALIASES.items():
+        if value.get(alias) is None:
+            continue
+        if value.get(name) is not None and value[name] != value[alias]:
+            problems.append(
+                f"return_address.{name} and return_address.{alias} are the same line; "
+                "give one of them"
+            )
+        out[name] = value[alias]
+    return out, problems
+
+
+def check_metadata(value: object) -> list[str]:
+    """Every problem with `metadata`: a flat object of string keys to string values."""
+    if value is None:
+        return []
+    if not isinstance(value, Mapping):
+        return ["metadata must be an object of string keys to string values"]
+    problems = []
+    if len(value) > MAX_METADATA_KEYS:
+        problems.append(f"metadata may have at most {MAX_METADATA_KEYS} keys (got {len(value)})")
+    size = 0
+    for key, item in value.items():
+        key_text = str(key)
+        size += len(key_text.encode()) + (len(item.encode()) if isinstance(item, str) else 0)
+        if not key_text or len(key_text) > MAX_METADATA_KEY_LENGTH:
+            problems.append(f"metadata keys must be 1 to {MAX_METADATA_KEY_LENGTH} characters")
+        if not isinstance(item, str):
+            problems.append(f"metadata.{key_text} must be a string")
+        elif len(item) > MAX_METADATA_VALUE_LENGTH:
+            problems.append(
+                f"metadata.{key_text} may be at most {MAX_METADATA_VALUE_LENGTH} characters"
+            )
+        elif problem := text.unstorable(item) or text.unstorable(key_text):
+            problems.append(f"metadata.{key_text} {problem}")
+    if size > MAX_METADATA_BYTES:
+        problems.append(f"metadata may be at most {MAX_METADATA_BYTES} bytes in all")
+    return problems
+
+
+def _check_external_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_EXTERNAL_ID_LENGTH:
+        return f"external_id must be a string of 1 to {MAX_EXTERNAL_ID_LENGTH} characters"
+    if problem := text.unstorable(value):
+        return f"external_id {problem}"
+    return None
+
+
 def _check_return_address(value: object) -> list[str]:
     """Every problem with a return address (the same rules as a recipient's)."""
     if value is None:
         return []
     if not isinstance(value, Mapping):
         return ["return_address must be an object"]
-    problems = []
+    value, problems = return_address_lines(value)
     for field, required, max_length in RETURN_ADDRESS_FIELDS:
         error = addresses.check_text(
             f"return_address.{field}", value.get(field), required=required, max_length=max_length

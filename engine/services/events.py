@@ -33,9 +33,19 @@ def order_data(order: Any) -> dict[str, Any]:
         "letter_count": order.letter_count,
         "total_cents": order.total_cents,
         "product_type": order.product_type,
-        "recipient_count": order.letter_count,
+        # Rows written before 0003 have no recipient_count; letter_count was all there was.
+        "recipient_count": order.recipient_count
+        if order.recipient_count is not None
+        else order.letter_count,
+        "external_id": order.external_id,
+        "metadata": _metadata(order) or {},
         "created_at": iso(order.created_at),
     }
+
+
+def _metadata(order: Any) -> Any:
+    """An Order names the column `order_metadata`; a row of its columns, `metadata`."""
+    return order.order_metadata if isinstance(order, tables.Order) else order.metadata
 
 
 def record(

@@ -173,6 +173,9 @@ def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object])
         skip_invalid=skip_invalid,
         source="partner_api",
         letter_count=valid_count,
+        recipient_count=total,
+        order_metadata=raw.get("metadata"),
+        external_id=raw.get("external_id"),
         total_cents=quote.total_cents,
         cost_breakdown=quote.breakdown(),
         send_date=send_date,
@@ -194,7 +197,35 @@ def write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | err
     orders are accepted in arrival order while the available balance covers them, the
     rest answer InsufficientCredits; the accepted total is held by one conditional UPDATE.
     Returns, per order, its result or the error for that order alone.
+
+    Raises:
+        DuplicateExternalId: a one-order batch whose external_id the tenant's mode already
+            has (the unique index decides, so concurrent duplicates cannot both land; a
+            larger batch raises IntegrityError and the intake retries it order by order).
     """
+    try:
+        return _write_orders(app, batch)
+    except sa.exc.IntegrityError as e:
+        if len(batch) == 1 and (existing := _existing_external(app, batch[0].order)):
+            raise errors.DuplicateExternalId(str(batch[0].order.external_id), existing) from e
+        raise
+
+
+def _existing_external(app: Inkwell, order: tables.Order) -> uuid.UUID | None:
+    """The id of the order that already holds `order`'s external_id, if any."""
+    if order.external_id is None:
+        return None
+    with app.uow() as uow:
+        return uow.session.execute(
+            sa.select(tables.Order.id).where(
+                tables.Order.tenant_id == order.tenant_id,
+                tables.Order.mode == order.mode,
+                tables.Order.external_id == order.external_id,
+            )
+        ).scalar_one_or_none()
+
+
+def _write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | errors.InkwellError]:
     now = app.clock()
     results: list[CreatedOrder | errors.InkwellError | None] = [None] * len(batch)
     by_wallet: dict[tuple[uuid.UUID, str], list[int]] = {}
@@ -293,8 +324,8 @@ _INSERT_RECIPIENT = sa.insert(tables.table_of(tables.Recipient))
 
 def _values(row: tables.Base) -> dict[str, object]:
     """The columns set on a new (unsaved) row; the rest take their defaults."""
-    table = tables.table_of(type(row))
-    return {c.key: v for c in table.columns if (v := getattr(row, c.key, None)) is not None}
+    columns = sa.inspect(type(row)).column_attrs  # attribute names (`order_metadata`)
+    return {a.columns[0].key: v for a in columns if (v := getattr(row, a.key, None)) is not None}
 
 
 def _all_values(rows: Sequence[tables.Base]) -> list[dict[str, object]]:
@@ -317,6 +348,7 @@ def _opt_str(value: object) -> str | None:
 def _return_address(value: object) -> dict[str, object] | None:
     if not isinstance(value, Mapping):
         return None
+    value, _ = orderform.return_address_lines(value)
     keys = ("name", "line1", "line2", "city", "state", "zip", "country")
     out = {k: value.get(k) for k in keys if value.get(k) is not None}
     out.setdefault("country", "US")
