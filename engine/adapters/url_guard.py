@@ -39,6 +39,8 @@ NOT_ALLOWED = "url is not allowed: webhooks go to public hosts only"
 #: Labels that an OS resolver would read as a number (decimal, octal 0…, hex 0x…).
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 
+#: The only place brackets may be: around an IPv6 literal, before an optional port.
+_BRACKETED = re.compile(r"^(?:[^@\[\]]*@)?\[[0-9a-fA-F:.]+\](?::[0-9]*)?$")
 #: Lookups run here so a slow resolver never holds a request thread past its timeout.
 _lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns")
 
@@ -122,6 +124,8 @@ def _split(url: object) -> tuple[str, str, int] | str:
         return "url must start with http:// or https://"
     if not host:
         return "url has no host"
+    if ("[" in parts.netloc or "]" in parts.netloc) and not _BRACKETED.match(parts.netloc):
+        return "url is malformed"
     try:
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError:
@@ -137,7 +141,7 @@ def _split(url: object) -> tuple[str, str, int] | str:
             # that differ from what they seem. Only plain dotted quads are accepted.
             return "url host is not a valid address; write IPv4 as four plain decimal numbers"
         try:
-            host.encode("idna")
+            host.encode("idna").decode("idna")  # both ways: xn-- labels must decode
         except UnicodeError:
             return "url host is not a valid host name"
     return scheme, host, port
