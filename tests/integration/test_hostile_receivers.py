@@ -10,8 +10,8 @@ from __future__ import annotations
 import gzip
 import socket
 import time
-from datetime import datetime, timedelta
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
