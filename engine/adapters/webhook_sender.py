@@ -125,7 +125,7 @@ class WebhookSender:
                 )
         except Exception as e:  # whatever a receiver does is a failed attempt, never a crash
             late = time.monotonic() - started >= self.timeout_s
-            reason = f"no answer within {self.timeout_s:g} s" if late else type(e).__name__
+            reason = f"timeout: no answer within {self.timeout_s:g} s" if late else type(e).__name__
             return failed(f"{reason}: {e}" if str(e) else reason, address)
 
     def close(self) -> None:
