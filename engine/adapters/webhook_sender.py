@@ -8,6 +8,7 @@ receiver does raises out of `post`: every failure is an `AttemptResult` with an 
 
 from __future__ import annotations
 
+import ssl
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ class WebhookSender:
         *,
         allow_private: bool = False,
         resolve: url_guard.Resolve | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.allow_private = allow_private
@@ -71,7 +73,7 @@ class WebhookSender:
             trust_env=False,
         )
         # httpx takes no network backend; its pool is rebuilt with ours (same settings).
-        ssl_context = transport._pool._ssl_context
+        ssl_context = ssl_context or transport._pool._ssl_context
         transport._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
             max_connections=100,

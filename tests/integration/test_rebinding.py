@@ -10,7 +10,11 @@ listener on 127.0.0.1 proves loopback is never contacted.
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +128,55 @@ def test_redirects_are_never_followed() -> None:
     # Then the redirect is the answer (a failed attempt), and the target is never contacted
     assert result.status_code == 307 and not result.ok
     assert first.hits == 1 and target.connections == 0
+
+
+def test_tls_goes_to_the_vetted_address_with_the_original_host_and_server_name(
+    tmp_path: Path,
+) -> None:
+    # Given a TLS receiver on loopback whose certificate names only hooks.partner.test
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=hooks.partner.test"),
+            *("-addext", "subjectAltName=DNS:hooks.partner.test"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    server_ctx.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,func-returns-value]
+    requests: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += tls.recv(65536)
+            requests.append(data)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    # And a sender that trusts that certificate, with the name resolving to loopback
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    resolve = Rebinding("127.0.0.1")
+    sender = WebhookSender(2.0, allow_private=True, resolve=resolve, ssl_context=client_ctx)
+    try:
+        # When one attempt is sent
+        result = sender.post(f"https://hooks.partner.test:{port}/in", b"{}", {})
+    finally:
+        sender.close()
+        thread.join(5)
+        listener.close()
+
+    # Then it connected to the vetted address, verified the certificate for the original
+    # name, sent that name as SNI and as the Host header
+    assert result.ok and result.address == "127.0.0.1", result
+    assert names == ["hooks.partner.test"]
+    assert f"host: hooks.partner.test:{port}".encode() in requests[0].lower()
