@@ -2,8 +2,10 @@
 
 One delivery per (event, endpoint), with one stable `webhook-id` (the delivery id) across
 its attempts. An attempt is claimed with a lease first, so two workers never send the same
-delivery at once; a worker killed mid-send leaves a lease that expires, and the sweeper
-sends again. Receivers see at-least-once delivery and can dedupe on `webhook-id`.
+delivery at once, and the lease outlives the actor's time limit, so a slow send is never
+sent again while it runs; a worker killed mid-send leaves a lease that expires, and the
+sweeper records that attempt as failed and schedules the next one by the backoff.
+Receivers see at-least-once delivery and can dedupe on `webhook-id`.
 """
 
 from __future__ import annotations
