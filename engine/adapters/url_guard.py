@@ -42,7 +42,7 @@ _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 #: The only place brackets may be: around an IPv6 literal, before an optional port.
 _BRACKETED = re.compile(r"^(?:[^@\[\]]*@)?\[[0-9a-fA-F:.]+\](?::[0-9]*)?$")
 #: Lookups run here so a slow resolver never holds a request thread past its timeout.
-_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns")
+_lookups = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dns")
 
 
 @dataclass(frozen=True)
