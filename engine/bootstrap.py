@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.adapters import database
+from engine.adapters import database, url_guard
 from engine.adapters.unit_of_work import UnitOfWork
 from engine.adapters.webhook_sender import WebhookSender
 from engine.settings import Settings, get_settings
@@ -50,7 +50,11 @@ class Inkwell:
         """The process's pooled webhook HTTP client, made on first use."""
         with self._lock:
             if self._sender is None:
-                self._sender = WebhookSender(self.settings.webhook_timeout_s)
+                self._sender = WebhookSender(
+                    self.settings.webhook_timeout_s,
+                    allow_private=self.settings.webhook_allow_private_targets,
+                    resolve=url_guard.system_resolver(self.settings.webhook_dns_timeout_s),
+                )
                 self._closers.append(self._sender.close)
             return self._sender
 

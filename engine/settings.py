@@ -14,6 +14,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_VAR_DIR = Path("var")
+#: Time a webhook actor may spend on the database around its one attempt.
+WEBHOOK_DB_ALLOWANCE_S = 20.0
+#: A delivery's lease outlives the actor's time limit by this much (clock skew, slow commit).
+WEBHOOK_LEASE_MARGIN_S = 30.0
 
 
 class Settings(BaseSettings):
@@ -35,7 +39,10 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     #: Allow webhook targets on loopback/private addresses (tests and the demo only).
     webhook_allow_private_targets: bool = False
-    webhook_timeout_s: float = 10.0
+    #: One webhook attempt, whole exchange (connect to last byte kept), not per read.
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    #: A webhook URL's DNS lookup (registration, update, each send) gives up after this.
+    webhook_dns_timeout_s: float = Field(default=2.0, gt=0)
     #: Delays between webhook attempts, seconds (default as in the reference: 30 s, 5 min, 1 h).
     webhook_retry_schedule_s: Annotated[tuple[int, ...], NoDecode] = (30, 300, 3600)
     webhook_max_consecutive_failures: int = 3
@@ -83,6 +90,18 @@ class Settings(BaseSettings):
         if any(v < 0 for v in value):
             raise ValueError("retry delays must be >= 0 seconds")
         return value
+
+    @property
+    def webhook_time_limit_s(self) -> float:
+        """The deliver_webhook actor's time limit: one lookup, one attempt, then the
+        database work around it (claim, record) with room to spare."""
+        return self.webhook_dns_timeout_s + self.webhook_timeout_s + WEBHOOK_DB_ALLOWANCE_S
+
+    @property
+    def webhook_lease_s(self) -> float:
+        """How long a claimed delivery is held: longer than the actor may run, so a slow
+        send is never claimed and sent again while it is still running."""
+        return self.webhook_time_limit_s + WEBHOOK_LEASE_MARGIN_S
 
     @property
     def embedded(self) -> bool:

@@ -15,6 +15,7 @@ from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 import workers.broker  # noqa: F401  (the broker must exist before any actor is declared)
 from engine.bootstrap import Inkwell
 from engine.services import deliveries, jobs, pipeline
+from engine.settings import get_settings
 from workers.runtime import inkwell
 
 SECOND_MS = 1000
@@ -94,5 +95,7 @@ deliver_webhook = _declare(
     deliveries.deliver,
     id_arg="delivery_id",
     max_retries=3,
-    time_limit_ms=60 * SECOND_MS,
+    # Derived from the webhook timeout; the delivery lease outlives it (engine/settings.py).
+    # Read at import like the broker's URL: dramatiq fixes an actor's limit when declared.
+    time_limit_ms=int(get_settings().webhook_time_limit_s * SECOND_MS),
 )

@@ -1,13 +1,25 @@
-"""Send one webhook attempt over HTTP: 10 s timeout, no redirects, first 2 KB kept."""
+"""Send one webhook attempt over HTTP to a vetted address, within one total deadline.
+
+The URL is resolved once and every address vetted (`url_guard`); the connection goes to
+the vetted address with the original Host and TLS name (`egress`). `timeout_s` is the
+whole exchange, connect to last byte kept. Redirects are never followed. Nothing a
+receiver does raises out of `post`: every failure is an `AttemptResult` with an error.
+"""
 
 from __future__ import annotations
 
+import ssl
 import time
+import unicodedata
 from dataclasses import dataclass
 
+import httpcore
 import httpx
 
+from engine.adapters import egress, url_guard
+
 BODY_KEEP_BYTES = 2048
+ERROR_KEEP_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -17,50 +29,106 @@ class AttemptResult:
     body: str | None
     error: str | None
     retry_after: str | None
+    #: The vetted address the attempt connected to (None when refused before connecting).
+    address: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class WebhookSender:
-    """One pooled sync client per process (faster than async here; see PERFORMANCE.md)."""
+def clean_text(value: str, limit_bytes: int = BODY_KEEP_BYTES) -> str:
+    """`value` as storable text: no NUL or control characters, valid UTF-8, bounded."""
+    kept = "".join(
+        c if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs") else "\ufffd" for c in value
+    )
+    return kept.encode("utf-8", "replace")[:limit_bytes].decode("utf-8", "ignore")
 
-    def __init__(self, timeout_s: float) -> None:
+
+def body_text(raw: bytes) -> str:
+    """A response body as storable text; a note instead of the bytes when it is binary."""
+    text = raw.decode("utf-8", "replace")
+    odd = sum(1 for c in text if c == "\ufffd" or (c not in "\n\r\t" and ord(c) < 32))
+    if b"\x00" in raw or odd > len(text) // 10:
+        return f"(binary body, first {len(raw)} bytes not shown)"
+    return clean_text(text)
+
+
+class WebhookSender:
+    """One pooled sync client per process; its connections only go to vetted addresses."""
+
+    def __init__(
+        self,
+        timeout_s: float,
+        *,
+        allow_private: bool = False,
+        resolve: url_guard.Resolve | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.timeout_s = timeout_s
+        self.allow_private = allow_private
+        self.resolve = resolve or url_guard.system_resolver(min(timeout_s, 5.0))
+        transport = httpx.HTTPTransport(
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            trust_env=False,
+        )
+        # httpx takes no network backend; its pool is rebuilt with ours (same settings).
+        ssl_context = ssl_context or transport._pool._ssl_context
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=100,
+            max_keepalive_connections=20,
+            network_backend=egress.PinnedBackend(),
+        )
         self.client = httpx.Client(
+            transport=transport,
             timeout=httpx.Timeout(timeout_s),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             trust_env=False,
         )
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> AttemptResult:
-        started = time.perf_counter()
+        started = time.monotonic()
+
+        def failed(error: str, address: str | None = None) -> AttemptResult:
+            return AttemptResult(
+                status_code=None,
+                latency_ms=int((time.monotonic() - started) * 1000),
+                body=None,
+                error=clean_text(error, ERROR_KEEP_CHARS),
+                retry_after=None,
+                address=address,
+            )
+
+        target = url_guard.resolve_target(
+            url, allow_private=self.allow_private, resolve=self.resolve
+        )
+        if isinstance(target, str):
+            return failed(f"refused target: {target}")
+        address = target.addresses[0]
+        pin = egress.Pin(target.host, target.port, address, started + self.timeout_s)
         try:
-            with self.client.stream("POST", url, content=body, headers=headers) as response:
+            with (
+                egress.pinned(pin),
+                self.client.stream("POST", url, content=body, headers=headers) as response,
+            ):
                 kept = bytearray()
-                for chunk in response.iter_raw():
+                for chunk in response.iter_raw():  # raw: a gzip body is never inflated
                     kept += chunk
-                    # A receiver drip-feeding its body does not hold the worker past this.
-                    slow = time.perf_counter() - started > 2 * self.timeout_s
-                    if len(kept) >= BODY_KEEP_BYTES or slow:
+                    if len(kept) >= BODY_KEEP_BYTES:
                         break
                 return AttemptResult(
                     status_code=response.status_code,
-                    latency_ms=int((time.perf_counter() - started) * 1000),
-                    body=bytes(kept[:BODY_KEEP_BYTES]).decode("utf-8", "replace"),
+                    latency_ms=int((time.monotonic() - started) * 1000),
+                    body=body_text(bytes(kept[:BODY_KEEP_BYTES])),
                     error=None,
                     retry_after=response.headers.get("retry-after"),
+                    address=address,
                 )
-        except httpx.HTTPError as e:
-            return AttemptResult(
-                status_code=None,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                body=None,
-                error=f"{type(e).__name__}: {e}"[:2048],
-                retry_after=None,
-            )
+        except Exception as e:  # whatever a receiver does is a failed attempt, never a crash
+            late = time.monotonic() - started >= self.timeout_s
+            reason = f"timeout: no answer within {self.timeout_s:g} s" if late else type(e).__name__
+            return failed(f"{reason}: {e}" if str(e) else reason, address)
 
     def close(self) -> None:
         self.client.close()

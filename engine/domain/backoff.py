@@ -25,15 +25,15 @@ def parse_retry_after_s(value: str | None, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # not str.isdigit alone: "²" is a digit to it
+        return min(float(value), float(MAX_RETRY_AFTER_S))
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            return None
+        return max((when - now).total_seconds(), 0.0)
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    if when.tzinfo is None:
-        return None
-    return max((when - now).total_seconds(), 0.0)
 
 
 def next_delay_s(

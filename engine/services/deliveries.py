@@ -2,14 +2,17 @@
 
 One delivery per (event, endpoint), with one stable `webhook-id` (the delivery id) across
 its attempts. An attempt is claimed with a lease first, so two workers never send the same
-delivery at once; a worker killed mid-send leaves a lease that expires, and the sweeper
-sends again. Receivers see at-least-once delivery and can dedupe on `webhook-id`.
+delivery at once, and the lease outlives the actor's time limit, so a slow send is never
+sent again while it runs; a worker killed mid-send leaves a lease that expires, and the
+sweeper records that attempt as failed and schedules the next one by the backoff.
+Receivers see at-least-once delivery and can dedupe on `webhook-id`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,8 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import errors
-from engine.adapters import sql, tables, url_guard
-from engine.adapters.webhook_sender import AttemptResult
+from engine.adapters import sql, tables
+from engine.adapters.webhook_sender import AttemptResult, clean_text
 from engine.bootstrap import Inkwell
 from engine.domain import backoff, signing
 from engine.domain.timestamps import iso
@@ -28,10 +31,7 @@ from engine.services import outbox, webhooks
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
-#: A claim holds its delivery for this many HTTP timeouts plus the margin: the timeout is
-#: per phase (connect, write, read), and the sender stops a slow body at one timeout more.
-LEASE_TIMEOUTS = 4
-LEASE_MARGIN = timedelta(seconds=10)
+log = logging.getLogger("inkwell.deliveries")
 DELIVERY_STATUSES = ("pending", "retrying", "succeeded", "failed")
 
 
@@ -109,40 +109,62 @@ def payload(event: Any) -> bytes:
 
 
 @dataclass(frozen=True)
-class _Claim:
+class _Attempted:
+    """Which attempt of which delivery is being recorded."""
+
     delivery_id: uuid.UUID
     attempt: int
+    endpoint_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class _Claim(_Attempted):
     url: str
     secrets: list[str]
     body: bytes
     event_type: str
-    endpoint_id: uuid.UUID
+
+
+def _failure(error: str) -> AttemptResult:
+    return AttemptResult(status_code=None, latency_ms=0, body=None, error=error, retry_after=None)
 
 
 def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
     """Send one attempt of a delivery if it is due and nobody else holds it.
 
-    Returns what happened: `skipped`, `succeeded`, `retrying` or `failed`.
+    Whatever happens in sending or recording, the attempt ends on record: succeeded, or
+    failed and scheduled by the backoff (or failed for good).
+
+    Returns what happened: `skipped`, `succeeded`, `retrying`, `failed` or `superseded`.
     """
     claim = _claim(app, delivery_id)
     if claim is None:
         return "skipped"
-    problem = url_guard.check_url(
-        claim.url, allow_private=app.settings.webhook_allow_private_targets
-    )
-    now = app.clock()
-    if problem:
-        result = None
-    else:
+    try:
         headers = signing.headers(
             msg_id=str(claim.delivery_id),
-            timestamp=int(now.timestamp()),
+            timestamp=int(app.clock().timestamp()),
             body=claim.body,
             secrets_=claim.secrets,
             event_type=claim.event_type,
         )
         result = app.sender.post(claim.url, claim.body, headers)
-    return _record(app, claim, result, problem)
+    except Exception as e:  # a fault of ours still ends the attempt, logged
+        log.exception("webhook delivery %s: sending failed", delivery_id)
+        result = _failure(f"could not send: {type(e).__name__}")
+    try:
+        return _record(app, claim, result)
+    except Exception as e:  # e.g. the database refused something the receiver sent
+        log.exception("webhook delivery %s: recording the attempt failed", delivery_id)
+        return _record(app, claim, _failure(f"could not record the response: {type(e).__name__}"))
+
+
+def record_lost_attempt(
+    app: Inkwell, delivery_id: uuid.UUID, attempt: int, endpoint_id: uuid.UUID
+) -> str:
+    """An attempt whose lease ran out unrecorded (its worker died) counts as failed."""
+    lost = _failure("the attempt did not finish (its worker stopped or was lost)")
+    return _record(app, _Attempted(delivery_id, attempt, endpoint_id), lost)
 
 
 _D = tables.table_of(tables.WebhookDelivery)
@@ -204,7 +226,7 @@ _ENDPOINT_FAILED = (
 
 def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
     now = app.clock()
-    lease = now + LEASE_TIMEOUTS * timedelta(seconds=app.settings.webhook_timeout_s) + LEASE_MARGIN
+    lease = now + timedelta(seconds=app.settings.webhook_lease_s)
     with app.uow() as uow:
         session = uow.session
         row = session.execute(
@@ -241,18 +263,23 @@ def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
     return claim
 
 
-def _record(app: Inkwell, claim: _Claim, result: AttemptResult | None, problem: str | None) -> str:
+def _record(
+    app: Inkwell, claim: _Attempted, result: AttemptResult, problem: str | None = None
+) -> str:
     now = app.clock()
     settings = app.settings
+    error = result.error or (f"refused target: {problem}" if problem else None)
     attempt: dict[str, object] = {
         "id": uuid.uuid4(),
         "delivery_id": claim.delivery_id,
         "number": claim.attempt,
         "attempted_at": now,
-        "status_code": result.status_code if result else None,
-        "latency_ms": result.latency_ms if result else None,
-        "response_body": result.body if result else None,
-        "error": result.error if result else f"refused target: {problem}",
+        "status_code": result.status_code,
+        "latency_ms": result.latency_ms,
+        # Cleaned again here: Postgres text refuses NUL, and nothing a receiver sends may
+        # stop an attempt from being recorded.
+        "response_body": clean_text(result.body) if result.body is not None else None,
+        "error": clean_text(error) if error is not None else None,
     }
     common = {
         "lease_until": None,
@@ -260,11 +287,12 @@ def _record(app: Inkwell, claim: _Claim, result: AttemptResult | None, problem: 
         "last_status_code": attempt["status_code"],
         "last_error": attempt["error"],
     }
+    ok = result.ok and problem is None
     with app.uow() as uow:
         session = uow.session
-        session.execute(sa.insert(_A), attempt)
+        sql.insert_ignoring_conflict(session, _A, attempt, ["delivery_id", "number"])
         guard = {"did": claim.delivery_id, "attempt": claim.attempt}
-        if result is not None and result.ok:
+        if ok:
             done = session.execute(
                 _RECORD.values(
                     status="succeeded", delivered_at=now, next_attempt_at=None, **common
@@ -275,46 +303,44 @@ def _record(app: Inkwell, claim: _Claim, result: AttemptResult | None, problem: 
                 session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
             uow.commit()
             return "succeeded" if _changed(done) else "superseded"
-        gone = result is not None and result.status_code == 410
-        retry_after = backoff.parse_retry_after_s(result.retry_after, now) if result else None
+        gone = result.status_code == 410
+        retry_after = backoff.parse_retry_after_s(result.retry_after, now)
         delay = (
             None
             if gone
             else backoff.next_delay_s(settings.webhook_retry_schedule_s, claim.attempt, retry_after)
         )
-        if delay is not None:
-            next_at = now + timedelta(seconds=delay)
-            done = session.execute(
-                _RECORD.values(status="retrying", next_attempt_at=next_at, **common), guard
-            )
-            if _changed(done):
-                outbox.enqueue(
-                    session,
-                    "deliver_webhook",
-                    delivery_id=claim.delivery_id,
-                    now=now,
-                    available_at=next_at,
-                )
-            uow.commit()
-            return "retrying" if _changed(done) else "superseded"
+        next_at = now + timedelta(seconds=delay) if delay is not None else None
+        status = "retrying" if next_at is not None else "failed"
         done = session.execute(
-            _RECORD.values(status="failed", next_attempt_at=None, **common), guard
+            _RECORD.values(status=status, next_attempt_at=next_at, **common), guard
         )
         if not _changed(done):
             uow.commit()
             return "superseded"
+        # Reference 000: N consecutive failed ATTEMPTS deactivate the endpoint.
         failures = session.execute(_ENDPOINT_FAILED, {"eid": claim.endpoint_id}).scalar_one()
         reason = None
         if gone:
             reason = "the endpoint answered 410 Gone"
         elif failures >= settings.webhook_max_consecutive_failures:
-            reason = f"{failures} consecutive failed deliveries"
+            reason = f"{failures} consecutive failed attempts"
         if reason:
             endpoint = session.get(tables.WebhookEndpoint, claim.endpoint_id)
             assert endpoint is not None
+            # This delivery's lease is cleared above, so it fails with the others.
             _deactivate(session, endpoint, reason, now)
+            status = "failed"
+        elif next_at is not None:
+            outbox.enqueue(
+                session,
+                "deliver_webhook",
+                delivery_id=claim.delivery_id,
+                now=now,
+                available_at=next_at,
+            )
         uow.commit()
-        return "failed"
+        return status
 
 
 def _changed(result: sa.Result[Any]) -> int:

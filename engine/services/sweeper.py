@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.domain.statuses import OrderStatus, Stage
-from engine.services import jobs, outbox, pipeline
+from engine.services import deliveries, jobs, outbox, pipeline
 
 log = logging.getLogger("inkwell.sweeper")
 
@@ -128,20 +128,33 @@ def _events(app: Inkwell) -> int:
 
 
 def _deliveries(app: Inkwell) -> int:
+    """Deliveries due but not moving. One whose claim ran out unrecorded (its worker died
+    mid-send) was attempted: that attempt is recorded as failed and the next one scheduled
+    by the backoff, like any failure. One never claimed (a lost message) is enqueued again.
+    """
     now = app.clock()
     deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
     d = tables.WebhookDelivery
+    open_ = d.status.in_(("pending", "retrying"))
     with app.uow() as uow:
+        lost = uow.session.execute(
+            sa.select(d.id, d.attempts, d.endpoint_id)
+            .where(open_, d.lease_until.is_not(None), d.lease_until < now)
+            .limit(BATCH)
+        ).all()
         ids = uow.session.scalars(
             sa.select(d.id)
             .where(
-                d.status.in_(("pending", "retrying")),
+                open_,
+                d.lease_until.is_(None),
                 sa.func.coalesce(d.next_attempt_at, d.created_at) < deadline,
-                sa.or_(d.lease_until.is_(None), d.lease_until < now),
             )
             .limit(BATCH)
         ).all()
         for delivery_id in ids:
             outbox.enqueue(uow.session, "deliver_webhook", delivery_id=delivery_id, now=now)
         uow.commit()
-    return len(ids)
+    # Each in its own transaction, as an attempt is recorded by a worker.
+    for delivery_id, attempt, endpoint_id in lost:
+        deliveries.record_lost_attempt(app, delivery_id, attempt, endpoint_id)
+    return len(ids) + len(lost)

@@ -1,6 +1,6 @@
 """Webhook delivery against real processes: retries on schedule, timeouts, 410, deactivation
-after N failed deliveries, retry / reactivate / resend, and secret rotation. Every attempt a
-local receiver sees must match what GET /webhook-logs says was attempted."""
+after N consecutive failed attempts, retry / reactivate / resend, and secret rotation. Every
+attempt a local receiver sees must match what GET /webhook-logs says was attempted."""
 
 from __future__ import annotations
 
@@ -121,13 +121,15 @@ def verifies(secret: str, got: Received) -> bool:
 
 
 def test_three_failures_then_success_is_four_identical_attempts_logged_as_seen(
-    deployment: Deployment, receiver: Receiver, make_tenant: MakeTenant
+    pg_url: str, tmp_path: Path, receiver: Receiver, make_tenant: MakeTenant
 ) -> None:
-    # Given a receiver that answers 500 three times, then 200
+    # Given a receiver that answers 500 three times, then 200, and deactivation only after
+    # 4 failed attempts in a row (at the default 3, the third failure would deactivate it)
     script = Script(500, 500, 500)
     receiver.respond = script
     t = make_tenant()
-    with deployment.client(t.key) as c:
+    env = {"WEBHOOK_MAX_CONSECUTIVE_FAILURES": "4"}
+    with deployed(pg_url, tmp_path, **env) as d, d.client(t.key) as c:
         hook_id, secret = register(c, receiver.url)
 
         # When an order is confirmed
@@ -250,62 +252,53 @@ def test_410_deactivates_at_once_and_reactivate_replays_the_failed_delivery(
     assert statuses(entry) == [410, 200]
 
 
-def test_always_failing_endpoint_is_deactivated_after_n_failed_deliveries(
+def test_always_failing_endpoint_is_deactivated_after_n_failed_attempts(
     pg_url: str, tmp_path: Path, receiver: Receiver, make_tenant: MakeTenant
 ) -> None:
-    # Given deactivation after 2 failed deliveries, retries at once (to keep the test short)
-    # and a receiver that always answers 500
+    # Given deactivation after 3 failed attempts in a row (reference 000: attempts, not
+    # deliveries), a schedule that would allow 4 attempts, retries at once, and a receiver
+    # that always answers 500
     receiver.respond = Script(then=500)
     t = make_tenant()
-    env = {"WEBHOOK_MAX_CONSECUTIVE_FAILURES": "2", "WEBHOOK_RETRY_SCHEDULE_S": "0,0,0"}
+    env = {"WEBHOOK_MAX_CONSECUTIVE_FAILURES": "3", "WEBHOOK_RETRY_SCHEDULE_S": "0,0,0"}
     with (
         deployed(pg_url, tmp_path, **env) as d,
         d.client(t.key) as c,
     ):
         hook_id, _ = register(c, receiver.url)
 
-        # When a first order's delivery has used its initial attempt and 3 retries
+        # When an order's delivery fails
         first = only_delivery_for(c, hook_id, place_order(c))
         wait_delivery(c, first["id"], "failed")
 
-        # Then it was tried 4 times and the endpoint is still active, one failure counted
-        assert len(receiver.received) == 4
-        hook = webhook(c, hook_id)
-        assert hook["is_active"] is True and hook["failure_count"] == 1
-
-        # When a second order's delivery fails the same way
-        second = only_delivery_for(c, hook_id, place_order(c))
-        wait_delivery(c, second["id"], "failed")
-
-        # Then the endpoint is deactivated after 8 attempts in all, 4 per delivery
+        # Then the endpoint is deactivated after 3 attempts, and the delivery failed with it
         hook = webhook(c, hook_id)
         assert hook["is_active"] is False, hook
-        assert hook["failure_count"] == 2
-        assert hook["deactivated_reason"], hook
-        ids = [g.headers["webhook-id"] for g in receiver.received]
-        assert ids == [first["id"]] * 4 + [second["id"]] * 4
-        for delivery_id in (first["id"], second["id"]):
-            entry = log_of(c, delivery_id)
-            assert entry["attempts"] == 4
-            assert statuses(entry) == [500, 500, 500, 500]
+        assert hook["failure_count"] == 3
+        assert "3 consecutive failed attempts" in (hook["deactivated_reason"] or ""), hook
+        assert len(receiver.received) == 3
+        assert {g.headers["webhook-id"] for g in receiver.received} == {first["id"]}
+        entry = log_of(c, first["id"])
+        assert entry["attempts"] == 3
+        assert statuses(entry) == [500, 500, 500]
 
-        # And a third order's confirmation never reaches it
-        third = place_order(c)
-        wait_processing(c, third)
+        # And a second order's confirmation never reaches it
+        second = place_order(c)
+        wait_processing(c, second)
         time.sleep(2)
-        assert len(receiver.received) == 8
-        assert deliveries_of(c, hook_id, order_id=third) == []
+        assert len(receiver.received) == 3
+        assert deliveries_of(c, hook_id, order_id=second) == []
 
 
 def test_retry_sends_a_failed_delivery_once_more_after_reactivation_without_replay(
     pg_url: str, tmp_path: Path, receiver: Receiver, make_tenant: MakeTenant
 ) -> None:
-    # Given deactivation after 1 failed delivery, retries at once, and a receiver that fails
-    # 4 times, then works
+    # Given deactivation after 4 failed attempts, retries at once (4 attempts in all), and a
+    # receiver that fails 4 times, then works
     script = Script(500, 500, 500, 500)
     receiver.respond = script
     t = make_tenant()
-    env = {"WEBHOOK_MAX_CONSECUTIVE_FAILURES": "1", "WEBHOOK_RETRY_SCHEDULE_S": "0,0,0"}
+    env = {"WEBHOOK_MAX_CONSECUTIVE_FAILURES": "4", "WEBHOOK_RETRY_SCHEDULE_S": "0,0,0"}
     with (
         deployed(pg_url, tmp_path, **env) as d,
         d.client(t.key) as c,
