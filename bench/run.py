@@ -28,6 +28,8 @@ PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 ORDERS = int(os.environ.get("BENCH_ORDERS", "1000"))
 API_SECONDS = float(os.environ.get("BENCH_API_SECONDS", "20"))
+#: Encrypts the bench's webhook secrets at rest (production refuses to start without one).
+BENCH_SECRET_KEY = "YmVuY2gtb25seS1rZXktZm9yLWlua3dlbGwtYmVuY2g="
 API_CLIENTS = 64
 WORKER_PROCESSES = 2
 WORKER_THREADS = int(os.environ.get("BENCH_THREADS", "8"))
@@ -141,6 +143,7 @@ def bench_pipeline(tmp: Path) -> dict[str, Any]:
         "DATABASE_URL": url,
         "REDIS_URL": REDIS_URL,
         "REDIS_NAMESPACE": namespace,
+        "SECRET_KEY": BENCH_SECRET_KEY,
         "ORDER_CANCEL_WINDOW_S": "0",
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         "STORAGE_DIR": str(tmp / "storage"),
@@ -157,6 +160,7 @@ def bench_pipeline(tmp: Path) -> dict[str, Any]:
         Settings(
             database_url=url,
             redis_url=None,
+            secret_key=BENCH_SECRET_KEY,
             storage_dir=tmp / "storage",
             order_cancel_window_s=0,
             webhook_allow_private_targets=True,
@@ -286,6 +290,7 @@ def bench_api(tmp: Path) -> dict[str, Any]:
         "DATABASE_URL": url,
         "REDIS_URL": REDIS_URL,
         "REDIS_NAMESPACE": namespace,
+        "SECRET_KEY": BENCH_SECRET_KEY,
         "STORAGE_DIR": str(tmp / "storage"),
         "LOG_LEVEL": "WARNING",
         "RATE_LIMIT_PER_MINUTE": "100000000",
@@ -296,7 +301,7 @@ def bench_api(tmp: Path) -> dict[str, Any]:
     from engine.settings import Settings
 
     migrate.upgrade(url)
-    app = bootstrap(Settings(database_url=url, redis_url=None))
+    app = bootstrap(Settings(database_url=url, redis_url=None, secret_key=BENCH_SECRET_KEY))
     made = tenants.create_tenant(app, name="bench", credits_cents=10**12)
     app.close()
     procs = Procs(env, tmp)

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.adapters import database, url_guard
+from engine.adapters import database, secretbox, url_guard
 from engine.adapters.unit_of_work import UnitOfWork
 from engine.adapters.webhook_sender import WebhookSender
-from engine.settings import Settings, get_settings
+from engine.settings import DEFAULT_VAR_DIR, Settings, get_settings
 
 log = logging.getLogger("inkwell")
 
@@ -30,6 +30,8 @@ class Inkwell:
     settings: Settings
     engine: sa.Engine
     session_factory: sessionmaker[Session]
+    #: Seals and opens the webhook signing secrets stored in the database.
+    secret_keys: secretbox.Keyring
     clock: Callable[[], datetime] = utcnow
     #: Called after a unit of work commits; the process that can reach the broker sets it
     #: to relay the outbox at once (the scheduler relays anything it misses).
@@ -68,11 +70,45 @@ class Inkwell:
         self.engine.dispose()
 
 
+class ConfigurationError(Exception):
+    """The settings cannot run a process; the message says what to set."""
+
+
+#: Where a process without DATABASE_URL keeps the key it generated on first start.
+EMBEDDED_KEY_FILE = DEFAULT_VAR_DIR / "secret_key"
+
+
+def keyring(settings: Settings) -> secretbox.Keyring:
+    """The key that seals webhook secrets, plus the older ones that may still open them.
+
+    Raises:
+        ConfigurationError: DATABASE_URL without SECRET_KEY, or a malformed key.
+    """
+    current = settings.secret_key
+    if current is None:
+        if settings.database_url is not None:
+            raise ConfigurationError(
+                "SECRET_KEY is required when DATABASE_URL is set: it encrypts webhook "
+                "signing secrets at rest. Generate one with `inkwell secrets new-key` and "
+                "give every process the same value."
+            )
+        current = secretbox.load_or_create_key_file(EMBEDDED_KEY_FILE)
+    try:
+        return secretbox.Keyring.from_text(current, settings.secret_key_previous)
+    except secretbox.BadKey as e:
+        raise ConfigurationError(str(e)) from e
+
+
 def bootstrap(settings: Settings | None = None) -> Inkwell:
-    """Build an Inkwell from settings (the environment's when not given). Opens nothing yet."""
+    """Build an Inkwell from settings (the environment's when not given). Opens nothing yet.
+
+    Raises:
+        ConfigurationError: the settings lack a usable SECRET_KEY.
+    """
     settings = settings or get_settings()
+    box = keyring(settings)
     engine = database.create_engine(
         settings.effective_database_url, pool_size=settings.db_pool_size
     )
     factory = sessionmaker(engine, expire_on_commit=False)
-    return Inkwell(settings=settings, engine=engine, session_factory=factory)
+    return Inkwell(settings=settings, engine=engine, session_factory=factory, secret_keys=box)

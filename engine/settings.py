@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     storage_dir: Path = DEFAULT_VAR_DIR / "storage"
     #: Base URL the API is reached at, used in links handed to partners.
     public_base_url: str = "http://127.0.0.1:8000"
+    #: Key that encrypts webhook signing secrets at rest (`inkwell secrets new-key`).
+    #: Required with DATABASE_URL; otherwise generated once under var/.
+    secret_key: str | None = None
+    #: Older keys, comma-separated, still accepted for decrypting during a key rotation.
+    secret_key_previous: Annotated[tuple[str, ...], NoDecode] = ()
     stripe_secret_key: str | None = None
     stripe_webhook_secret: str | None = None
     #: Bearer token for the admin endpoints; unset disables them.
@@ -82,6 +87,13 @@ class Settings(BaseSettings):
             return tuple(int(p) for p in parts)
         if isinstance(value, int):
             return (value,)
+        return value
+
+    @field_validator("secret_key_previous", mode="before")
+    @classmethod
+    def _parse_previous_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
 
     @field_validator("webhook_retry_schedule_s")

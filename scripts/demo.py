@@ -25,7 +25,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
 from api.serve import ServerThread, free_port
-from engine.adapters import migrate
+from engine.adapters import migrate, secretbox
 from engine.bootstrap import bootstrap
 from engine.domain import signing
 from engine.domain.statuses import Mode
@@ -121,6 +121,8 @@ def main() -> int:
     settings = Settings(
         database_url=f"sqlite:///{DEMO_DIR / 'inkwell.sqlite3'}",
         redis_url=None,
+        # A SQLite URL is given, so the key is not generated for us: keep one beside it.
+        secret_key=secretbox.load_or_create_key_file(DEMO_DIR / "secret_key"),
         storage_dir=DEMO_DIR / "storage",
         # The demo skips the free-cancellation window (default 5 min) so orders confirm now.
         order_cancel_window_s=0,

@@ -70,11 +70,16 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+#: Encrypts webhook secrets at rest in tests (production refuses to start without one).
+TEST_SECRET_KEY = "dGVzdC1vbmx5LWtleS1mb3ItaW5rd2VsbC10ZXN0cy0="
+
+
 def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
         "redis_url": None,
         "storage_dir": tmp_path / "storage",
+        "secret_key": TEST_SECRET_KEY,
         "webhook_allow_private_targets": True,
         # Exact auth semantics in tests (a key changed in the database counts at once);
         # the cache itself has its own test.

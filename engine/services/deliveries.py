@@ -254,7 +254,7 @@ def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
             delivery_id=delivery_id,
             attempt=attempt,
             url=loaded.url,
-            secrets=webhooks.signing_secrets(loaded, now),
+            secrets=webhooks.signing_secrets(loaded, now, app.secret_keys),
             body=payload(loaded),
             event_type=loaded.type,
             endpoint_id=endpoint_id,

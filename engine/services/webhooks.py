@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import errors
-from engine.adapters import tables, url_guard
+from engine.adapters import secretbox, tables, url_guard
 from engine.bootstrap import Inkwell
 from engine.domain import signing
-from engine.services import outbox
+from engine.services import outbox, webhook_secrets
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
@@ -102,7 +102,7 @@ def create_endpoint(
             mode=principal.mode.value,
             url=str(body["url"]).strip(),
             events=events,
-            secret=secret,
+            secret=webhook_secrets.seal(app.secret_keys, secret),
             is_active=True,
             consecutive_failures=0,
             created_at=now,
@@ -207,7 +207,7 @@ def rotate_secret(
         endpoint = _owned(uow.session, principal, endpoint_id)
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
-        endpoint.secret = secret
+        endpoint.secret = webhook_secrets.seal(app.secret_keys, secret)
         endpoint.updated_at = now
         uow.commit()
     return endpoint, secret
@@ -250,14 +250,18 @@ def requeue(session: Session, delivery: tables.WebhookDelivery, now: datetime) -
     outbox.enqueue(session, "deliver_webhook", delivery_id=delivery.id, now=now)
 
 
-def signing_secrets(endpoint: Any, now: datetime) -> list[str]:
+def signing_secrets(endpoint: Any, now: datetime, keys: secretbox.Keyring) -> list[str]:
     """The current secret, then the previous one while its overlap lasts (`endpoint` is
-    a WebhookEndpoint or a row with its secret columns)."""
-    out = [endpoint.secret]
+    a WebhookEndpoint or a row with its secret columns), decrypted with `keys`.
+
+    Raises:
+        secretbox.CannotOpen: a secret sealed under a key `keys` does not hold.
+    """
+    out = [webhook_secrets.reveal(keys, endpoint.secret)]
     if (
         endpoint.previous_secret
         and endpoint.previous_secret_expires_at
         and endpoint.previous_secret_expires_at > now
     ):
-        out.append(endpoint.previous_secret)
+        out.append(webhook_secrets.reveal(keys, endpoint.previous_secret))
     return out

@@ -100,6 +100,7 @@ class Deployment:
             "REDIS_URL": "redis://127.0.0.1:6379/0",
             "REDIS_NAMESPACE": f"inkwell-test-{uuid.uuid4().hex[:8]}",
             "STORAGE_DIR": str(tmp / "storage"),
+            "SECRET_KEY": "dGVzdC1vbmx5LWtleS1mb3ItaW5rd2VsbC10ZXN0cy0=",
             "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "ORDER_CANCEL_WINDOW_S": "0",
             "STAGE_DEADLINE_S": "3",
