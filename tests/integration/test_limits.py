@@ -5,12 +5,19 @@ length and page cap, and the API-key cache and creation rules."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from engine.services import webhooks
-from tests.conftest import MakeTenant
+from api.app import create_app
+from api.serve import ServerThread
+from engine import errors
+from engine.bootstrap import Inkwell, bootstrap
+from engine.services import deliveries, keys, webhooks
+from tests.conftest import PARTNER, MakeTenant, _tenant_factory, make_settings, order_body
 
 HOOK_URL = "https://partner.example.com/hooks/inkwell"
 
@@ -94,3 +101,56 @@ def test_concurrent_creates_at_the_edge_never_pass_the_cap(
         t.join()
     assert sorted(codes) == [201, 409, 409, 409]
     assert _active_count(client, a.headers) == webhooks.MAX_ENDPOINTS
+
+
+@pytest.fixture
+def metered(pg_url: str, tmp_path: Path) -> Iterator[tuple[Inkwell, httpx.Client]]:
+    """Our app served over HTTP with an allowance of 3 manual sends per endpoint per hour."""
+    app = bootstrap(make_settings(pg_url, tmp_path, webhook_manual_sends_per_hour=3))
+    server = ServerThread(create_app(app)).start()
+    try:
+        with httpx.Client(base_url=server.url + PARTNER, timeout=30) as c:
+            yield app, c
+    finally:
+        server.stop()
+        app.close()
+
+
+def test_manual_resends_are_metered_per_endpoint_with_retry_after(
+    metered: tuple[Inkwell, httpx.Client],
+) -> None:
+    app, c = metered
+    a = _tenant_factory(app)()
+    first = _create(c, a.headers).json()["webhook"]["id"]
+    r = c.post("/orders", json=order_body(1), headers=a.headers)
+    assert r.status_code == 201, r.text
+    order_id = r.json()["order"]["id"]
+    assert c.post(f"/orders/{order_id}/cancel", headers=a.headers).status_code == 200
+    resend = {"order_id": order_id, "event": "order.cancelled"}
+
+    for _ in range(3):
+        ok = c.post("/webhooks/resend", json=resend, headers=a.headers)
+        assert ok.status_code in (200, 201, 202), ok.text
+    over = c.post("/webhooks/resend", json=resend, headers=a.headers)
+    assert over.status_code == 429, over.text
+    assert over.json()["error"] == "rate_limit_exceeded"
+    assert set(over.json()) >= {"error", "message", "suggestion"}
+    assert 0 < int(over.headers["Retry-After"]) <= 3600
+
+    # The count lives in the database: a second app process on it sees the same three.
+    other = bootstrap(app.settings)
+    try:
+        who = keys.authenticate(other, f"Bearer {a.key}")
+        with pytest.raises(errors.ManualResendsExhausted):
+            deliveries.resend(other, who, order_id=order_id, event="order.cancelled")
+    finally:
+        other.close()
+
+    # A fresh endpoint has its own allowance; a resend to both now is refused as a whole
+    # because the first is spent (one event to each endpoint counts one each).
+    _create(c, a.headers)
+    refused = c.post("/webhooks/resend", json=resend, headers=a.headers)
+    assert refused.status_code == 429, refused.text
+    assert c.delete(f"/webhooks/{first}", headers=a.headers).status_code == 200
+    again = c.post("/webhooks/resend", json=resend, headers=a.headers)
+    assert again.status_code in (200, 201, 202), again.text
