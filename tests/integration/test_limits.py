@@ -5,17 +5,22 @@ length and page cap, and the API-key cache and creation rules."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from api.app import create_app
 from api.serve import ServerThread
 from engine import errors
 from engine.bootstrap import Inkwell, bootstrap
+from engine.domain import apikeys
+from engine.domain.statuses import Mode
 from engine.services import deliveries, keys, webhooks
 from tests.conftest import PARTNER, MakeTenant, _tenant_factory, make_settings, order_body
 
@@ -154,3 +159,125 @@ def test_manual_resends_are_metered_per_endpoint_with_retry_after(
     assert c.delete(f"/webhooks/{first}", headers=a.headers).status_code == 200
     again = c.post("/webhooks/resend", json=resend, headers=a.headers)
     assert again.status_code in (200, 201, 202), again.text
+
+
+@pytest.fixture
+def two_processes(pg_url: str, tmp_path: Path) -> Iterator[tuple[Inkwell, str, Inkwell, str]]:
+    """Two apps on one database, each served over HTTP with its own 1-second key cache,
+    as two web processes are."""
+    apps = [bootstrap(make_settings(pg_url, tmp_path, auth_cache_s=1)) for _ in "ab"]
+    servers = [ServerThread(create_app(a)).start() for a in apps]
+    try:
+        yield apps[0], servers[0].url + PARTNER, apps[1], servers[1].url + PARTNER
+    finally:
+        for server in servers:
+            server.stop()
+        for a in apps:
+            a.close()
+
+
+def _statements(app: Inkwell) -> list[str]:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(app.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_flood_of_one_unknown_key_reaches_the_database_once_per_cache_period(
+    two_processes: tuple[Inkwell, str, Inkwell, str],
+) -> None:
+    app, url, _, _ = two_processes
+    bad = {"Authorization": f"Bearer {apikeys.generate(Mode.TEST)}"}
+    seen = _statements(app)
+    with httpx.Client(base_url=url) as c:
+        answers = [c.get("/balance", headers=bad) for _ in range(30)]
+    assert {(r.status_code, r.json()["error"]) for r in answers} == {(401, "invalid_api_key")}
+    key_reads = [s for s in seen if "api_keys" in s]
+    assert len(key_reads) == 1, key_reads
+    # After AUTH_CACHE_S the key is looked up again (it might exist by now).
+    time.sleep(1.1)
+    with httpx.Client(base_url=url) as c:
+        assert c.get("/balance", headers=bad).status_code == 401
+    assert len([s for s in seen if "api_keys" in s]) == 2
+
+
+def test_a_key_looked_up_as_unknown_works_at_once_when_created(
+    two_processes: tuple[Inkwell, str, Inkwell, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, url, _, _ = two_processes
+    made = _tenant_factory(app)()
+    # The next generated key is one we know (and have already tried) in advance.
+    raw = apikeys.generate(Mode.TEST)
+    monkeypatch.setattr(apikeys, "generate", lambda mode: raw)
+    with httpx.Client(base_url=url) as c:
+        headers = {"Authorization": f"Bearer {raw}"}
+        assert c.get("/balance", headers=headers).status_code == 401
+        r = c.post("/keys", json={"name": "new"}, headers=made.headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["key"]["full_key"] == raw
+        assert c.get("/balance", headers=headers).status_code == 200
+
+
+def test_a_revoked_key_stops_working_in_every_process_within_the_cache_period(
+    two_processes: tuple[Inkwell, str, Inkwell, str],
+) -> None:
+    app_a, url_a, _, url_b = two_processes
+    made = _tenant_factory(app_a)()
+    with httpx.Client(base_url=url_a) as a, httpx.Client(base_url=url_b) as b:
+        second = a.post("/keys", json={"name": "second"}, headers=made.headers).json()["key"]
+        victim = {"Authorization": f"Bearer {second['full_key']}"}
+        assert b.get("/balance", headers=victim).status_code == 200  # cached in B
+        revoked_at = time.monotonic()
+        assert a.delete(f"/keys/{second['id']}", headers=made.headers).status_code == 200
+        # Steady use in B does not keep its cache entry alive past AUTH_CACHE_S.
+        codes = []
+        while time.monotonic() - revoked_at < 1.3:
+            codes.append(b.get("/balance", headers=victim).status_code)
+            time.sleep(0.1)
+        assert codes[-1] == 401
+        assert b.get("/balance", headers=victim).json()["error"] == "revoked_api_key"
+
+
+def test_a_key_cannot_create_a_key_that_outlives_it_or_has_more_scopes(
+    client: httpx.Client, inkwell: Inkwell, make_tenant: MakeTenant
+) -> None:
+    tenant = make_tenant()
+    expiry = inkwell.clock() + timedelta(hours=1)
+    with inkwell.uow() as uow:
+        _, raw = keys.insert_key(
+            uow.session,
+            tenant_id=tenant.id,
+            mode=Mode.TEST,
+            name="short-lived",
+            scopes=["keys.manage", "balance.read"],
+            expires_at=expiry,
+            now=inkwell.clock(),
+        )
+        uow.commit()
+    short = {"Authorization": f"Bearer {raw}"}
+
+    for body in (
+        {"name": "forever"},
+        {"name": "later", "expires_at": (expiry + timedelta(minutes=1)).isoformat()},
+    ):
+        r = client.post("/keys", json=body, headers=short)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "validation_error"
+        assert [d["field"] for d in r.json()["details"]] == ["expires_at"]
+
+    sooner = (expiry - timedelta(minutes=1)).isoformat()
+    ok = client.post("/keys", json={"name": "sooner", "expires_at": sooner}, headers=short)
+    assert ok.status_code == 201, ok.text
+
+    wider = client.post(
+        "/keys",
+        json={"name": "wider", "permissions": ["orders.create"], "expires_at": sooner},
+        headers=short,
+    )
+    assert wider.status_code == 403, wider.text
+    assert wider.json()["error"] == "forbidden"
+    # A key without expiry may still create one without expiry.
+    assert client.post("/keys", json={"name": "x"}, headers=tenant.headers).status_code == 201
