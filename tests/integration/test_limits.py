@@ -19,7 +19,7 @@ from api.app import create_app
 from api.serve import ServerThread
 from engine import errors
 from engine.bootstrap import Inkwell, bootstrap
-from engine.domain import apikeys
+from engine.domain import apikeys, layout
 from engine.domain.statuses import Mode
 from engine.services import deliveries, keys, webhooks
 from tests.conftest import PARTNER, MakeTenant, _tenant_factory, make_settings, order_body
@@ -281,3 +281,46 @@ def test_a_key_cannot_create_a_key_that_outlives_it_or_has_more_scopes(
     assert wider.json()["error"] == "forbidden"
     # A key without expiry may still create one without expiry.
     assert client.post("/keys", json={"name": "x"}, headers=tenant.headers).status_code == 201
+
+
+def _too_long_for(details: list[dict[str, Any]]) -> list[int]:
+    return [
+        d["recipient_index"]
+        for d in details
+        if d["field"] == "message_body" and d["error"].startswith("message_too_long")
+    ]
+
+
+def test_a_message_too_long_once_merged_refuses_that_recipient(
+    client: httpx.Client, make_tenant: MakeTenant
+) -> None:
+    tenant = make_tenant()
+    # A short template (well under 1,500) that one recipient's field blows past a card's space.
+    body = order_body(3, product_type="card", message_body="Dear {{first_name}}, {{note}}")
+    body["recipients"][1]["custom_fields"] = {"note": "x" * 1490}  # type: ignore[index]
+    r = client.post("/orders", json=body, headers=tenant.headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "validation_error"
+    assert _too_long_for(r.json()["details"]) == [1]
+
+    body["skip_invalid"] = True
+    r = client.post("/orders", json=body, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    order = r.json()["order"]
+    assert order["letter_count"] == 2
+
+
+def test_a_letter_never_runs_past_its_page_cap(
+    client: httpx.Client, make_tenant: MakeTenant
+) -> None:
+    tenant = make_tenant()
+    # Under 7,500 characters, but one short line per paragraph: 7 pages of 27 lines.
+    many_lines = "\n".join("Thank you." for _ in range(27 * layout.MAX_LETTER_PAGES + 1))
+    assert len(many_lines) < 7500
+    r = client.post("/orders", json=order_body(2, message_body=many_lines), headers=tenant.headers)
+    assert r.status_code == 400, r.text
+    assert _too_long_for(r.json()["details"]) == [0, 1]
+    assert "pages" in r.json()["details"][0]["error"]
+    fits = "\n".join("Thank you." for _ in range(27 * layout.MAX_LETTER_PAGES))
+    r = client.post("/orders", json=order_body(1, message_body=fits), headers=tenant.headers)
+    assert r.status_code == 201, r.text
