@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from api.app import create_app
 from api.serve import ServerThread
 from engine import errors
+from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
 from engine.domain import apikeys, layout
 from engine.domain.statuses import Mode
@@ -150,6 +152,27 @@ def test_manual_resends_are_metered_per_endpoint_with_retry_after(
             deliveries.resend(other, who, order_id=order_id, event="order.cancelled")
     finally:
         other.close()
+
+    # A retry of a failed delivery to that endpoint is refused the same way.
+    with app.uow() as uow:
+        event_id = uow.session.scalar(
+            sa.select(tables.Event.id).where(
+                tables.Event.order_id == uuid.UUID(order_id), tables.Event.type == "order.cancelled"
+            )
+        )
+    assert event_id is not None
+    deliveries.fan_out(app, event_id)
+    with app.uow() as uow:
+        d = tables.WebhookDelivery
+        log_id = uow.session.scalar(
+            sa.select(d.id).where(d.event_id == event_id, d.key.not_like("%:resend:%"))
+        )
+        uow.session.execute(sa.update(d).where(d.id == log_id).values(status="failed"))
+        uow.commit()
+    retried = c.post(f"/webhook-logs/{log_id}/retry", headers=a.headers)
+    assert retried.status_code == 429, retried.text
+    assert retried.json()["error"] == "rate_limit_exceeded"
+    assert "Retry-After" in retried.headers
 
     # A fresh endpoint has its own allowance; a resend to both now is refused as a whole
     # because the first is spent (one event to each endpoint counts one each).
