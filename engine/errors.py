@@ -8,8 +8,10 @@ InkwellError
 │   ├── NotCancellable       (order_id, status)
 │   ├── SelfRevoke           (key_id)
 │   ├── DuplicateExternalId  (external_id, existing_order_id)
+│   ├── EndpointLimitReached (limit): one more active webhook endpoint would pass the cap
 │   └── StaleState           (entity, entity_id): a compare-and-set found the row moved
 ├── InsufficientCredits      (balance_cents, cost_cents, shortfall_cents)
+├── ManualResendsExhausted   (endpoint_id, limit, retry_after_s): resends+retries per hour
 └── AuthError                (code): missing, malformed, unknown, revoked, expired key
     └── MissingScope         (scope)
 """
@@ -114,6 +116,17 @@ class SelfRevoke(Conflict):
         self.key_id = key_id
 
 
+class EndpointLimitReached(Conflict):
+    code = "endpoint_limit_reached"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You already have {limit} active webhook endpoints, the most allowed.",
+            suggestion="Deactivate an endpoint (DELETE /webhooks/{id}) before adding another.",
+        )
+        self.limit = limit
+
+
 class StaleState(Conflict):
     code = "conflict"
 
@@ -137,6 +150,22 @@ class InsufficientCredits(InkwellError):
             "Insufficient credit balance for this order.",
             suggestion=f"Add at least {self.shortfall_cents} cents of credit and try again.",
         )
+
+
+class ManualResendsExhausted(InkwellError):
+    """An endpoint had its hourly allowance of manual resends and retries."""
+
+    code = "rate_limit_exceeded"
+
+    def __init__(self, endpoint_id: object, *, limit: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"Webhook {endpoint_id} had its {limit} manual resends and retries this hour.",
+            suggestion=f"Try again in {retry_after_s} seconds.",
+        )
+        self.endpoint_id = endpoint_id
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.extra["retry_after_s"] = retry_after_s
 
 
 class AuthError(InkwellError):

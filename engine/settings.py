@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     #: Delays between webhook attempts, seconds (default as in the reference: 30 s, 5 min, 1 h).
     webhook_retry_schedule_s: Annotated[tuple[int, ...], NoDecode] = (30, 300, 3600)
     webhook_max_consecutive_failures: int = 3
+    #: Manual resends (`POST /webhooks/resend`) and retries allowed per endpoint per hour.
+    webhook_manual_sends_per_hour: int = Field(default=100, ge=1)
     #: Default window after creation during which an order can be cancelled for free.
     order_cancel_window_s: int = Field(default=300, ge=0)
     #: An order left in one pipeline stage longer than this is re-enqueued by the sweeper.

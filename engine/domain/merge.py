@@ -20,3 +20,12 @@ def merge(template: str, fields: Mapping[str, object]) -> str:
         return "" if found is None else str(found)
 
     return PLACEHOLDER.sub(value, template)
+
+
+def fields_of(recipient: Mapping[str, object]) -> dict[str, object]:
+    """A recipient's merge fields: its own fields, then its `custom_fields` over them."""
+    fields = {k: v for k, v in recipient.items() if k != "custom_fields"}
+    custom = recipient.get("custom_fields")
+    if isinstance(custom, Mapping):
+        fields.update(custom)
+    return fields

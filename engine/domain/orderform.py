@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from engine.domain import addresses, text
+from engine.domain import addresses, layout, merge, text
 from engine.domain.statuses import EnvelopeType, PaperType, ProductType
 from engine.errors import FieldProblem
 
@@ -119,6 +119,23 @@ def check_order(raw: Mapping[str, object], *, now: datetime) -> list[FieldProble
         add("recipients", f"at most {MAX_RECIPIENTS} recipients per order (got {len(recipients)})")
     else:
         problems.extend(check_recipients(recipients))
+        problems.extend(check_merged(raw.get("message_body"), raw.get("product_type"), recipients))
+    return problems
+
+
+def check_merged(
+    message: object, product: object, recipients: Sequence[object]
+) -> list[FieldProblem]:
+    """Each recipient whose message, once merged with its fields, does not fit the product."""
+    if not isinstance(message, str) or (product or "letter") not in _ENUMS["product_type"]:
+        return []
+    kind = ProductType(str(product or "letter"))
+    problems = []
+    for index, recipient in enumerate(recipients):
+        if isinstance(recipient, Mapping):
+            merged = merge.merge(message, merge.fields_of(recipient))
+            if error := layout.problem(merged, kind):
+                problems.append(FieldProblem("message_body", error, index))
     return problems
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -494,6 +495,7 @@ def retry(app: Inkwell, principal: Principal, delivery_id: uuid.UUID) -> tables.
     Raises:
         NotFound: not the caller's.
         Conflict: the delivery has not failed, or its endpoint is deactivated.
+        ManualResendsExhausted: its endpoint had its manual sends this hour.
     """
     now = app.clock()
     with app.uow() as uow:
@@ -505,16 +507,44 @@ def retry(app: Inkwell, principal: Principal, delivery_id: uuid.UUID) -> tables.
                 "can be retried.",
                 suggestion="Wait for its scheduled attempts, or use POST /webhooks/resend.",
             )
-        endpoint = session.get(tables.WebhookEndpoint, delivery.endpoint_id)
+        endpoint = session.get(tables.WebhookEndpoint, delivery.endpoint_id, with_for_update=True)
         assert endpoint is not None
         if not endpoint.is_active:
             raise errors.Conflict(
                 f"Webhook {endpoint.id} is deactivated ({endpoint.deactivated_reason}).",
                 suggestion=f"Reactivate it with POST /webhooks/{endpoint.id}/reactivate.",
             )
+        _check_manual_allowance(app, session, endpoint.id, 1, now)
         webhooks.requeue(session, delivery, now)
         uow.commit()
     return delivery
+
+
+#: How far back manual resends count toward an endpoint's allowance.
+MANUAL_WINDOW = timedelta(hours=1)
+
+
+def _check_manual_allowance(
+    app: Inkwell, session: Session, endpoint_id: uuid.UUID, adding: int, now: datetime
+) -> None:
+    """Refuse `adding` more manual sends to an endpoint past its hourly allowance, counted
+    from the resend deliveries in the database (the caller holds the endpoint's row lock)."""
+    limit = app.settings.webhook_manual_sends_per_hour
+    d = tables.WebhookDelivery
+    since = now - MANUAL_WINDOW
+    sent = list(
+        session.scalars(
+            sa.select(d.created_at)
+            .where(d.endpoint_id == endpoint_id, d.key.like("%:resend:%"), d.created_at > since)
+            .order_by(d.created_at)
+        )
+    )
+    if len(sent) + adding <= limit:
+        return
+    # Room opens when enough of the oldest age out of the window.
+    free_at = sent[min(len(sent) + adding - limit, len(sent)) - 1] + MANUAL_WINDOW
+    retry_after_s = max(1, math.ceil((free_at - now).total_seconds()))
+    raise errors.ManualResendsExhausted(endpoint_id, limit=limit, retry_after_s=retry_after_s)
 
 
 def resend(
@@ -526,6 +556,7 @@ def resend(
         ValidationFailed: order_id or event missing or malformed.
         NotFound: no such event for one of the caller's orders.
         Conflict: no active endpoint subscribes to that event.
+        ManualResendsExhausted: an endpoint had its manual sends this hour.
     """
     problems = []
     parsed_order: uuid.UUID | None = None
@@ -560,11 +591,14 @@ def resend(
         endpoints = [
             ep
             for ep in session.scalars(
-                sa.select(e).where(
+                sa.select(e)
+                .where(
                     e.tenant_id == principal.tenant_id,
                     e.mode == principal.mode.value,
                     e.is_active.is_(True),
                 )
+                .order_by(e.id)
+                .with_for_update()
             )
             if found.type in ep.events or "*" in ep.events
         ]
@@ -573,6 +607,8 @@ def resend(
                 f"No active webhook subscribes to {found.type}.",
                 suggestion="Create or reactivate a webhook for this event first.",
             )
+        for endpoint in endpoints:
+            _check_manual_allowance(app, session, endpoint.id, 1, now)
         created: list[uuid.UUID] = []
         d = tables.WebhookDelivery
         for endpoint in endpoints:

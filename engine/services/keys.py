@@ -44,7 +44,7 @@ def cached_principal(app: Inkwell, authorization: str | None) -> Principal | Non
     if scheme.lower() != "bearer":
         return None
     cached = _cache_get(app, apikeys.hash_key(token.strip()))
-    if cached is None:
+    if cached is None or cached.principal is None:
         return None
     if cached.expires_at is not None and cached.expires_at <= app.clock():
         return None
@@ -75,16 +75,18 @@ def authenticate(app: Inkwell, authorization: str | None) -> Principal:
     now = app.clock()
     digest = apikeys.hash_key(token)
     cached = _cache_get(app, digest)
-    if cached is not None and (cached.expires_at is None or cached.expires_at > now):
-        return cached.principal
+    if cached is not None:
+        if cached.principal is None:
+            raise _unknown_key()
+        if cached.expires_at is None or cached.expires_at > now:
+            return cached.principal
+    # A cache entry's age counts from before the read, so it never outlives AUTH_CACHE_S.
+    read_at = time.monotonic()
     with app.uow() as uow:
         key = uow.session.scalar(sa.select(tables.ApiKey).where(tables.ApiKey.key_hash == digest))
         if key is None:
-            raise _auth_error(
-                "invalid_api_key",
-                "This API key does not exist.",
-                "Check for a typo, or create a new key; keys are shown only once.",
-            )
+            _cache_put(app, digest, _Cached(None, None, read_at))
+            raise _unknown_key()
         if key.revoked_at is not None:
             raise _auth_error(
                 "revoked_api_key",
@@ -103,7 +105,7 @@ def authenticate(app: Inkwell, authorization: str | None) -> Principal:
             key_id=key.id,
             scopes=frozenset(key.scopes),
         )
-        _cache_put(app, digest, _Cached(principal, key.expires_at, time.monotonic()))
+        _cache_put(app, digest, _Cached(principal, key.expires_at, read_at))
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             uow.session.execute(
                 sa.update(tables.ApiKey).where(tables.ApiKey.id == key.id).values(last_used_at=now)
@@ -112,11 +114,26 @@ def authenticate(app: Inkwell, authorization: str | None) -> Principal:
     return principal
 
 
+def _unknown_key() -> errors.AuthError:
+    return _auth_error(
+        "invalid_api_key",
+        "This API key does not exist.",
+        "Check for a typo, or create a new key; keys are shown only once.",
+    )
+
+
 @dataclass(frozen=True)
 class _Cached:
-    principal: Principal
+    """A key's lookup; `principal` None means the key was unknown (a negative entry)."""
+
+    principal: Principal | None
     expires_at: datetime | None
+    #: `time.monotonic()` just before the database read; never refreshed by a use.
     stored: float
+
+
+#: Most cached lookups per process; the oldest goes first.
+CACHE_MAX_ENTRIES = 10_000
 
 
 _cache_lock = threading.Lock()
@@ -146,16 +163,22 @@ def _cache_put(app: Inkwell, digest: str, entry: _Cached) -> None:
         return
     with _cache_lock:
         cache = _cache(app)
-        if len(cache) > 10_000:
-            cache.clear()
+        cache.pop(digest, None)
+        while len(cache) >= CACHE_MAX_ENTRIES:
+            del cache[next(iter(cache))]
         cache[digest] = entry
 
 
 def _forget(app: Inkwell, key_id: uuid.UUID) -> None:
     with _cache_lock:
         cache = _cache(app)
-        for digest in [d for d, e in cache.items() if e.principal.key_id == key_id]:
+        for digest in [d for d, e in cache.items() if e.principal and e.principal.key_id == key_id]:
             del cache[digest]
+
+
+def _forget_digest(app: Inkwell, digest: str) -> None:
+    with _cache_lock:
+        _cache(app).pop(digest, None)
 
 
 def require(principal: Principal, scope: str) -> None:
@@ -202,7 +225,8 @@ def create_key(
     """Create a key in the caller's mode with at most the caller's own scopes.
 
     Raises:
-        ValidationFailed: name missing or too long, unknown scope, expiry in the past.
+        ValidationFailed: name missing or too long, unknown scope, expiry in the past, or
+            an expiry later than the calling key's own (or none when it has one).
         MissingScope: a requested scope the calling key does not itself carry.
     """
     now = app.clock()
@@ -239,6 +263,19 @@ def create_key(
             raise errors.MissingScope(scope)
     assert isinstance(name, str)
     with app.uow() as uow:
+        own_expiry = uow.session.scalar(
+            sa.select(tables.ApiKey.expires_at).where(tables.ApiKey.id == principal.key_id)
+        )
+        if own_expiry is not None and (expires_at is None or expires_at > own_expiry):
+            raise errors.ValidationFailed(
+                [
+                    errors.FieldProblem(
+                        "expires_at",
+                        f"expires_at must be at or before {own_expiry.isoformat()}, "
+                        "when the key making this request expires",
+                    )
+                ]
+            )
         row, raw = insert_key(
             uow.session,
             tenant_id=principal.tenant_id,
@@ -249,6 +286,8 @@ def create_key(
             now=now,
         )
         uow.commit()
+    # A lookup of this key while it did not exist must not refuse it now.
+    _forget_digest(app, row.key_hash)
     return row, raw
 
 

@@ -22,6 +22,7 @@ from engine.services.keys import Principal
 ROTATION_OVERLAP = timedelta(hours=24)
 #: Reactivating an endpoint replays its failed deliveries from this far back.
 REPLAY_WINDOW = timedelta(hours=72)
+#: Active endpoints a tenant may have per mode.
 MAX_ENDPOINTS = 20
 
 
@@ -62,6 +63,24 @@ def _owned(
     return endpoint
 
 
+def _check_cap(session: Session, principal: Principal) -> None:
+    """Refuse one more active endpoint over the cap. Locks the tenant's row first so
+    concurrent creates and reactivations count one after another (SQLite serialises
+    writes anyway)."""
+    session.execute(
+        sa.select(tables.Tenant.id).where(tables.Tenant.id == principal.tenant_id).with_for_update()
+    )
+    count = session.scalar(
+        sa.select(sa.func.count()).where(
+            tables.WebhookEndpoint.tenant_id == principal.tenant_id,
+            tables.WebhookEndpoint.mode == principal.mode.value,
+            tables.WebhookEndpoint.is_active.is_(True),
+        )
+    )
+    if (count or 0) >= MAX_ENDPOINTS:
+        raise errors.EndpointLimitReached(MAX_ENDPOINTS)
+
+
 def create_endpoint(
     app: Inkwell, principal: Principal, body: Mapping[str, object]
 ) -> tuple[tables.WebhookEndpoint, str]:
@@ -70,6 +89,7 @@ def create_endpoint(
     Raises:
         ValidationFailed: url missing, not http(s), or resolving to a private address;
             events missing or unknown; unknown fields.
+        EndpointLimitReached: the tenant already has MAX_ENDPOINTS active endpoints.
     """
     problems = [
         errors.FieldProblem(k, f"{k} is not a known field")
@@ -85,17 +105,7 @@ def create_endpoint(
     now = app.clock()
     secret = signing.new_secret()
     with app.uow() as uow:
-        count = uow.session.scalar(
-            sa.select(sa.func.count()).where(
-                tables.WebhookEndpoint.tenant_id == principal.tenant_id,
-                tables.WebhookEndpoint.mode == principal.mode.value,
-                tables.WebhookEndpoint.is_active.is_(True),
-            )
-        )
-        if (count or 0) >= MAX_ENDPOINTS:
-            raise errors.ValidationFailed(
-                [errors.FieldProblem("url", f"at most {MAX_ENDPOINTS} active endpoints")]
-            )
+        _check_cap(uow.session, principal)
         endpoint = tables.WebhookEndpoint(
             id=uuid.uuid4(),
             tenant_id=principal.tenant_id,
@@ -142,6 +152,7 @@ def update_endpoint(
     Raises:
         NotFound: not the caller's endpoint.
         ValidationFailed: nothing to change, or a bad url/events/is_active.
+        EndpointLimitReached: turning it on would pass MAX_ENDPOINTS active endpoints.
     """
     problems = [
         errors.FieldProblem(k, f"{k} is not a known field")
@@ -162,6 +173,8 @@ def update_endpoint(
         raise errors.ValidationFailed(problems)
     now = app.clock()
     with app.uow() as uow:
+        if body.get("is_active") is True:
+            _check_cap_to_activate(uow.session, principal, endpoint_id)
         endpoint = _owned(uow.session, principal, endpoint_id)
         if "url" in body:
             endpoint.url = str(body["url"]).strip()
@@ -172,6 +185,12 @@ def update_endpoint(
         endpoint.updated_at = now
         uow.commit()
     return endpoint
+
+
+def _check_cap_to_activate(session: Session, principal: Principal, endpoint_id: uuid.UUID) -> None:
+    """As `_check_cap`, unless the endpoint is active already (then nothing is added)."""
+    if not _owned(session, principal, endpoint_id).is_active:
+        _check_cap(session, principal)
 
 
 def _set_active(endpoint: tables.WebhookEndpoint, active: bool, reason: str, now: datetime) -> None:
@@ -221,6 +240,7 @@ def reactivate(
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
+        _check_cap_to_activate(session, principal, endpoint_id)
         endpoint = _owned(session, principal, endpoint_id)
         _set_active(endpoint, True, "", now)
         endpoint.updated_at = now
