@@ -40,7 +40,11 @@ def _check_events(value: object) -> tuple[list[str] | None, str | None]:
 def _check_url(app: Inkwell, value: object) -> str | None:
     if not isinstance(value, str):
         return "url is required"
-    return url_guard.check_url(value, allow_private=app.settings.webhook_allow_private_targets)
+    try:
+        return url_guard.check_url(value, allow_private=app.settings.webhook_allow_private_targets)
+    except ValueError:
+        # urlsplit refuses some strings outright (e.g. "http://[::1/"); that is bad input.
+        return "url must be a valid https:// URL"
 
 
 def _owned(
