@@ -66,7 +66,7 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
-            api.openapi_schema = schemas.add_to_openapi(original())
+            api.openapi_schema = errors.document(schemas.add_to_openapi(original()))
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
