@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test serve worker scheduler lint bench services migrate clean
+.PHONY: demo test fuzz serve worker scheduler lint bench services migrate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test: $(STAMP) services
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The schemathesis pass of `make test`, with many more examples per operation.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP) services
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

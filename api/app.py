@@ -10,7 +10,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
-from api import errors, schemas
+from api import errors, links, schemas
 from api.limits import BodyLimit
 from api.routes import account, keys, orders, webhooks
 from engine.bootstrap import Inkwell, bootstrap
@@ -66,7 +66,9 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
-            api.openapi_schema = schemas.add_to_openapi(original())
+            api.openapi_schema = links.add_links(
+                errors.document(schemas.add_to_openapi(original()))
+            )
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]

@@ -199,3 +199,66 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message", "suggestion"],
+    "properties": {
+        "error": {"type": "string", "description": "Machine-readable code"},
+        "message": {"type": "string"},
+        "suggestion": {"type": "string"},
+        "details": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "error"],
+                "properties": {
+                    "recipient_index": {"type": ["integer", "null"]},
+                    "field": {"type": "string"},
+                    "error": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+_WHEN = {
+    "400": "validation_error (every problem in details) or invalid_json",
+    "401": "The API key is missing, malformed, unknown, revoked or expired",
+    "402": "insufficient_credits, with balance_cents, cost_cents, shortfall_cents",
+    "403": "forbidden: the key lacks the endpoint's scope (required_scope)",
+    "404": "not_found: no such id for this tenant",
+    "409": "The resource's state does not allow it",
+    "413": "payload_too_large: the body is over MAX_BODY_BYTES",
+    "500": "internal_error",
+}
+
+
+def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
+    codes = ["400", "401", "403", "500"]
+    if "{" in path or any(p.get("in") == "query" for p in operation.get("parameters", [])):
+        codes.append("404")  # a path id, or a query filter naming an id, that is not ours
+    if method in ("post", "put", "delete"):
+        codes += ["404", "409", "413"]
+    if method == "post" and path.endswith("/orders"):
+        codes.append("402")
+    return sorted(set(codes))
+
+
+def document(spec: dict[str, Any]) -> dict[str, Any]:
+    """Describe the error answers we really give: 400 (not FastAPI's 422) and the others."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path, operations in spec.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for code in _statuses(path, method, operation):
+                responses.setdefault(
+                    code,
+                    {"description": _WHEN[code], "content": {"application/json": {"schema": ref}}},
+                )
+    spec["components"]["schemas"].pop("HTTPValidationError", None)
+    spec["components"]["schemas"].pop("ValidationError", None)
+    return spec

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
@@ -38,7 +38,9 @@ def _expiry(value: object) -> datetime | None:
         raise errors.ValidationFailed([problem])
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError as e:
+        # An offset can push year 1 or 9999 out of range once stored as UTC.
+        parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as e:
         raise errors.ValidationFailed([problem]) from e
     if parsed.tzinfo is None:
         raise errors.ValidationFailed([problem])

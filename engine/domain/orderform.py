@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from engine.domain import addresses, layout, merge, text
 from engine.domain.statuses import EnvelopeType, PaperType, ProductType
@@ -244,9 +244,13 @@ def parse_send_date(value: object) -> datetime | None:
         return value
     if isinstance(value, str) and value.strip():
         try:
-            return datetime.fromisoformat(value.strip())
-        except ValueError:
+            parsed = datetime.fromisoformat(value.strip())
+            if parsed.tzinfo is not None:
+                # An offset can push year 1 or 9999 out of range once stored as UTC.
+                parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
             return None
+        return parsed
     return None
 
 
