@@ -69,7 +69,8 @@ def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
                 return done and sum(statuses.values()) == ORDERS
 
             wait_until(settled, timeout_s=120, what="all orders settled")
-            wait_until(lambda: _open_deliveries(inkwell) == 0, timeout_s=60, what="deliveries")
+            # Three webhooks per order now (created, confirmed, then in_production or failed).
+            wait_until(lambda: _open_deliveries(inkwell) == 0, timeout_s=180, what="deliveries")
     finally:
         d.stop()
         receiver.stop()
