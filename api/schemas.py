@@ -86,8 +86,9 @@ class WebhookCreate(BaseModel):
     url: str = Field(description="https:// URL on a public host")
     events: list[str] = Field(
         default=["*"],
-        description="order.confirmed, order.failed, order.cancelled, order.completed, "
-        "order.shipped, letter.mailed, or * for all",
+        description="order.created, order.confirmed, order.paid, order.in_production, "
+        "order.completed, letter.mailed, order.shipped, order.delivered, order.cancelled, "
+        "order.failed, or * for all",
     )
 
 

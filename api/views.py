@@ -124,6 +124,7 @@ def attempt(a: tables.WebhookAttempt) -> dict[str, Any]:
         "number": a.number,
         "attempted_at": iso(a.attempted_at),
         "response_status": a.status_code,
+        "success": a.status_code is not None and 200 <= a.status_code < 300,
         "latency_ms": a.latency_ms,
         "response_body": a.response_body,
         "error": a.error,
@@ -137,6 +138,7 @@ def delivery(d: tables.WebhookDelivery, attempts: list[tables.WebhookAttempt]) -
         "event_id": str(d.event_id),
         "event_type": d.event_type,
         "status": d.status,
+        "success": d.status == "succeeded",
         "attempts": d.attempts,
         "response_status": d.last_status_code,
         "last_error": d.last_error,
@@ -153,10 +155,10 @@ def delivery_page(found: deliveries.DeliveryPage) -> dict[str, Any]:
     return {
         "deliveries": [delivery(d, found.attempts.get(d.id, [])) for d in found.deliveries],
         "pagination": {
-            "page": found.page,
-            "limit": found.limit,
             "total": found.total,
-            "total_pages": found.total_pages,
+            "limit": found.limit,
+            "offset": found.offset,
+            "has_more": found.has_more,
         },
     }
 

@@ -27,6 +27,8 @@ BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 ORDERS = int(os.environ.get("BENCH_ORDERS", "1000"))
+#: order.created, order.confirmed, order.in_production: the webhooks one order sends.
+EVENTS_PER_ORDER = 3
 API_SECONDS = float(os.environ.get("BENCH_API_SECONDS", "20"))
 #: Encrypts the bench's webhook secrets at rest (production refuses to start without one).
 BENCH_SECRET_KEY = "YmVuY2gtb25seS1rZXktZm9yLWlua3dlbGwtYmVuY2g="
@@ -206,11 +208,15 @@ def bench_pipeline(tmp: Path) -> dict[str, Any]:
             while True:
                 done = conn.execute(
                     "SELECT (SELECT count(*) FROM orders WHERE status = 'processing'),"
+                    " (SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'"
+                    "  AND event_type = 'order.in_production'),"
                     " (SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded')"
                 ).fetchone()
                 conn.commit()
                 assert done is not None
-                if done[0] >= ORDERS and done[1] >= ORDERS:
+                # Drained: every order processing, and all its webhooks delivered (created
+                # and confirmed from intake, in_production from capture).
+                if done[0] >= ORDERS and done[1] >= ORDERS and done[2] >= EVENTS_PER_ORDER * ORDERS:
                     break
                 if time.monotonic() - started > 600:
                     raise RuntimeError(f"pipeline did not drain: {done}")

@@ -33,6 +33,7 @@ from engine.services import tenants
 from engine.settings import Settings
 
 DEMO_DIR = Path("var/demo")
+FINAL_EVENTS = ("order.in_production", "order.failed", "order.cancelled")
 PEOPLE = [
     ("Ada", "Lovelace", "12 St James's Sq", "New York", "NY", "10001"),
     ("Alan", "Turing", "78 High St", "Austin", "TX", "78701"),
@@ -73,6 +74,8 @@ class Receiver:
         except WebhookVerificationError:
             payload, standard = {}, False
         expected = hmac.new(signing.key_bytes(self.secret), body, hashlib.sha256).hexdigest()
+        # 000's verifier: hex HMAC of the raw body keyed with the secret string as returned.
+        premier = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
         self.received.append(
             {
                 "event": headers.get("x-webhook-event"),
@@ -80,6 +83,7 @@ class Receiver:
                 "sha256_ok": hmac.compare_digest(
                     headers.get("x-signature-256", ""), f"sha256={expected}"
                 ),
+                "premier_ok": hmac.compare_digest(headers.get("x-premier-signature", ""), premier),
                 "order_id": payload.get("data", {}).get("order_id"),
             }
         )
@@ -182,9 +186,9 @@ def main() -> int:
                 counts = Counter(statuses.values())
                 print("  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
                 done = all(s in ("processing", "failed", "cancelled") for s in statuses.values())
-                if (
-                    done and len(receiver.received) >= len(accepted)
-                ) or time.monotonic() > deadline:
+                # Each accepted order ends with one of these webhooks (after created/confirmed).
+                last = sum(1 for r in receiver.received if r["event"] in FINAL_EVENTS)
+                if (done and last >= len(accepted)) or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
 
@@ -199,11 +203,16 @@ def main() -> int:
                     f"  {o['total_cents']:>6} cents{note}"
                 )
             events = Counter(r["event"] for r in receiver.received)
-            verified = sum(1 for r in receiver.received if r["standard_ok"] and r["sha256_ok"])
+            verified = sum(
+                1
+                for r in receiver.received
+                if r["standard_ok"] and r["sha256_ok"] and r["premier_ok"]
+            )
             print(
                 f"Webhooks received: {len(receiver.received)} "
                 f"({', '.join(f'{e} x{n}' for e, n in sorted(events.items()))}); "
-                f"signatures verified: {verified}/{len(receiver.received)}"
+                f"signatures verified (Standard, X-Signature-256, X-Premier-Signature): "
+                f"{verified}/{len(receiver.received)}"
             )
             logs = c.get("/webhook-logs", params={"limit": 100}).json()
             print(

@@ -110,8 +110,8 @@ def endpoint_deliveries(
     webhook_id: str,
     status: str | None = Query(None),
     event: str | None = Query(None),
-    page: int = Query(1),
-    limit: int = Query(25),
+    limit: int = Query(deliveries.DEFAULT_LOG_LIMIT, description="At most 100"),
+    offset: int = Query(0),
     who: Principal = Depends(scoped(MANAGE)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
@@ -121,8 +121,8 @@ def endpoint_deliveries(
         endpoint_id=parse_id(webhook_id, "webhook"),
         status=status,
         event=event,
-        page=page,
         limit=limit,
+        offset=offset,
     )
     return views.delivery_page(found)
 
@@ -151,8 +151,8 @@ def webhook_logs(
     event: str | None = Query(None),
     webhook_id: str | None = Query(None),
     order_id: str | None = Query(None),
-    page: int = Query(1),
-    limit: int = Query(25),
+    limit: int = Query(deliveries.DEFAULT_LOG_LIMIT, description="At most 100"),
+    offset: int = Query(0),
     who: Principal = Depends(scoped(MANAGE)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
@@ -163,8 +163,8 @@ def webhook_logs(
         order_id=parse_id(order_id, "order") if order_id else None,
         status=status,
         event=event,
-        page=page,
         limit=limit,
+        offset=offset,
     )
     return views.delivery_page(found)
 

@@ -1,6 +1,10 @@
-"""Webhook signatures (DESIGN.md section 6): Standard Webhooks and `X-Signature-256`.
+"""Webhook signatures (DESIGN.md section 6): 000's `X-Premier-*`, Standard Webhooks and
+`X-Signature-256`.
 
-Both are HMAC-SHA256 keyed with the secret's bytes: the base64 after `whsec_`, decoded.
+`X-Premier-Signature` is keyed with the secret string exactly as the partner got it
+(`whsec_...` as UTF-8), as 000's verifier does; the other two are keyed with the secret's
+bytes (the base64 after `whsec_`, decoded). During a rotation `X-Premier-Signature` and
+`X-Signature-256` carry the current secret; `...-Previous` headers carry the old one.
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ import base64
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime
+
+from engine.domain.timestamps import iso
 
 PREFIX = "whsec_"
 
@@ -33,6 +40,11 @@ def body_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(key_bytes(secret), body, hashlib.sha256).hexdigest()
 
 
+def premier_signature(secret: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of the body keyed with the secret string itself (000's verifier)."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 def headers(
     *, msg_id: str, timestamp: int, body: bytes, secrets_: list[str], event_type: str
 ) -> dict[str, str]:
@@ -49,7 +61,12 @@ def headers(
         ),
         "x-signature-256": body_signature(current, body),
         "x-webhook-event": event_type,
+        "x-premier-signature": premier_signature(current, body),
+        "x-premier-event": event_type,
+        "x-premier-delivery": msg_id,
+        "x-premier-timestamp": iso(datetime.fromtimestamp(timestamp, UTC)) or "",
     }
     if len(secrets_) > 1:
         out["x-signature-256-previous"] = body_signature(secrets_[1], body)
+        out["x-premier-signature-previous"] = premier_signature(secrets_[1], body)
     return out

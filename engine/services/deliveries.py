@@ -372,17 +372,23 @@ def _deactivate(
     )
 
 
+#: Delivery log pages, as 001 gives them for GET /webhooks/{id}/deliveries.
+DEFAULT_LOG_LIMIT = 50
+MAX_LOG_LIMIT = 100
+MAX_LOG_OFFSET = 10**9
+
+
 @dataclass(frozen=True)
 class DeliveryPage:
     deliveries: list[tables.WebhookDelivery]
     attempts: dict[uuid.UUID, list[tables.WebhookAttempt]]
     total: int
-    page: int
     limit: int
+    offset: int
 
     @property
-    def total_pages(self) -> int:
-        return (self.total + self.limit - 1) // self.limit if self.total else 0
+    def has_more(self) -> bool:
+        return self.offset + len(self.deliveries) < self.total
 
 
 def list_deliveries(
@@ -393,13 +399,13 @@ def list_deliveries(
     status: str | None = None,
     event: str | None = None,
     order_id: uuid.UUID | None = None,
-    page: int = 1,
-    limit: int = 25,
+    limit: int = DEFAULT_LOG_LIMIT,
+    offset: int = 0,
 ) -> DeliveryPage:
-    """Delivery logs, newest first, with every attempt.
+    """Delivery logs, newest first, with every attempt; `limit`/`offset` as in 001.
 
     Raises:
-        ValidationFailed: bad status, event, page or limit.
+        ValidationFailed: bad status, event, limit or offset.
         NotFound: `endpoint_id` is not the caller's.
     """
     problems = []
@@ -411,10 +417,14 @@ def list_deliveries(
         problems.append(
             errors.FieldProblem("event", f"event must be one of {', '.join(EVENT_TYPES)}")
         )
-    if not 1 <= page <= 1_000_000:
-        problems.append(errors.FieldProblem("page", "page must be between 1 and 1000000"))
-    if not 1 <= limit <= 100:
-        problems.append(errors.FieldProblem("limit", "limit must be between 1 and 100"))
+    if not 1 <= limit <= MAX_LOG_LIMIT:
+        problems.append(
+            errors.FieldProblem("limit", f"limit must be between 1 and {MAX_LOG_LIMIT}")
+        )
+    if not 0 <= offset <= MAX_LOG_OFFSET:
+        problems.append(
+            errors.FieldProblem("offset", f"offset must be between 0 and {MAX_LOG_OFFSET}")
+        )
     if problems:
         raise errors.ValidationFailed(problems)
     d = tables.WebhookDelivery
@@ -441,13 +451,11 @@ def list_deliveries(
         total = session.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0
         rows = list(
             session.scalars(
-                base.order_by(d.created_at.desc(), d.id.desc())
-                .limit(limit)
-                .offset((page - 1) * limit)
+                base.order_by(d.created_at.desc(), d.id.desc()).limit(limit).offset(offset)
             )
         )
         attempts = _attempts(session, [r.id for r in rows])
-    return DeliveryPage(rows, attempts, total, page, limit)
+    return DeliveryPage(rows, attempts, total, limit, offset)
 
 
 def _attempts(

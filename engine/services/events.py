@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import sql, tables
 from engine.domain.timestamps import iso
 from engine.services import outbox
 
+#: Every event name a subscription, a log filter or a resend accepts: 000's, DESIGN.md
+#: section 2's and all of 001's (`order.paid` is 001's name; nothing records it yet).
 EVENT_TYPES = (
+    "order.created",
     "order.confirmed",
-    "order.failed",
-    "order.cancelled",
+    "order.paid",
+    "order.in_production",
     "order.completed",
-    "order.shipped",
     "letter.mailed",
+    "order.shipped",
+    "order.delivered",
+    "order.cancelled",
+    "order.failed",
 )
+#: Recorded in the intake transaction, as the order is accepted and its credits held
+#: (000: "order created and credits deducted").
+ACCEPTED = ("order.created", "order.confirmed")
 
 
 def order_data(order: Any) -> dict[str, Any]:
@@ -46,6 +57,35 @@ def order_data(order: Any) -> dict[str, Any]:
 def _metadata(order: Any) -> Any:
     """An Order names the column `order_metadata`; a row of its columns, `metadata`."""
     return order.order_metadata if isinstance(order, tables.Order) else order.metadata
+
+
+def record_accepted(session: Session, orders: Sequence[Any], now: datetime) -> None:
+    """`order.created` and `order.confirmed` for orders written in this transaction.
+
+    One multi-row INSERT for the batch: the orders are new, so no key can exist yet.
+    """
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "tenant_id": order.tenant_id,
+            "mode": order.mode,
+            "type": type,
+            "order_id": order.id,
+            "key": f"order:{order.id}:{type.removeprefix('order.')}",
+            "data": order_data(order),
+            "created_at": now,
+        }
+        for order in orders
+        for type in ACCEPTED
+    ]
+    if not rows:
+        return
+    session.execute(_INSERT_EVENT, rows)
+    for row in rows:
+        outbox.enqueue(session, "fan_out_event", event_id=row["id"], now=now)
+
+
+_INSERT_EVENT = sa.insert(tables.table_of(tables.Event))
 
 
 def record(

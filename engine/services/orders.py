@@ -292,6 +292,7 @@ def _write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | er
             )
             for i in accepted:
                 outbox.enqueue(session, "check_addresses", order_id=batch[i].order.id, now=now)
+            events.record_accepted(session, [batch[i].order for i in accepted], now)
             if entries:
                 session.execute(_INSERT_ENTRY, entries)
             uow.commit()

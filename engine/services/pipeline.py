@@ -270,7 +270,8 @@ def address_lines(r: Any) -> list[str]:
 
 def capture_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
     """Once `cancellable_until` has passed: hold → debit, pending → processing, and
-    `order.confirmed` recorded, all in one transaction."""
+    `order.in_production` recorded, all in one transaction (`order.confirmed` was
+    recorded at intake)."""
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
@@ -292,10 +293,9 @@ def capture_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
         events.record(
             session,
             order=order,
-            type="order.confirmed",
-            key=f"order:{order_id}:confirmed",
+            type="order.in_production",
+            key=f"order:{order_id}:in_production",
             now=now,
-            extra={"confirmed_at": now},
         )
         # Last before commit: the tenant's wallet row is hot, so hold its lock briefly.
         wallet.capture(

@@ -69,7 +69,8 @@ def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
                 return done and sum(statuses.values()) == ORDERS
 
             wait_until(settled, timeout_s=120, what="all orders settled")
-            wait_until(lambda: _open_deliveries(inkwell) == 0, timeout_s=60, what="deliveries")
+            # Three webhooks per order now (created, confirmed, then in_production or failed).
+            wait_until(lambda: _open_deliveries(inkwell) == 0, timeout_s=180, what="deliveries")
     finally:
         d.stop()
         receiver.stop()
@@ -95,7 +96,7 @@ def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
         assert all(n == 1 for n in captures.values())  # … and never twice
         confirmed = Counter(
             s.scalars(
-                sa.select(tables.Event.order_id).where(tables.Event.type == "order.confirmed")
+                sa.select(tables.Event.order_id).where(tables.Event.type == "order.in_production")
             ).all()
         )
         assert set(confirmed) == processing and all(n == 1 for n in confirmed.values())
@@ -114,9 +115,10 @@ def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
     print(f"\nkills={killed} interrupted runs by actor: {dict(interrupted)}")
     # The kills really landed inside stages (a run started and never finished)
     assert sum(interrupted.values()) >= 5, interrupted
-    # Every order told its partner exactly once (order.confirmed or order.failed): each
-    # webhook-id the receiver saw is one delivery, repeats are retries of it
-    assert len({r.headers["webhook-id"] for r in receiver.received}) == ORDERS
+    # Every order told its partner three things exactly once (order.created and
+    # order.confirmed at intake, then order.in_production or order.failed): each webhook-id
+    # the receiver saw is one delivery, repeats are retries of it
+    assert len({r.headers["webhook-id"] for r in receiver.received}) == 3 * ORDERS
 
 
 def _all_orders(c: object) -> list[dict[str, object]]:

@@ -1,4 +1,5 @@
-"""An order goes pending → processing and its signed `order.confirmed` reaches the partner."""
+"""An order goes pending → processing and its signed webhooks reach the partner:
+`order.created` and `order.confirmed` from intake, `order.in_production` from capture."""
 
 from __future__ import annotations
 
@@ -36,11 +37,14 @@ def test_order_is_confirmed_and_the_webhook_verifies(
             lambda: c.get(f"/orders/{order_id}").json()["order"]["status"] == "processing",
             what="order processing",
         )
-        wait_until(lambda: len(receiver.received) >= 1, what="webhook received")
+        wait_until(lambda: len(receiver.received) >= 3, what="three webhooks received")
 
-    got = receiver.received[0]
+    by_event = {r.json["event"]: r for r in receiver.received}
+    assert sorted(by_event) == ["order.confirmed", "order.created", "order.in_production"]
+    for accepted in ("order.created", "order.confirmed"):
+        assert by_event[accepted].json["data"]["status"] == "pending"
+    got = by_event["order.in_production"]
     body = got.json
-    assert body["event"] == "order.confirmed"
     assert body["data"]["order_id"] == order_id
     assert body["data"]["status"] == "processing"
     assert set(body) == {"id", "event", "timestamp", "data"}
@@ -49,7 +53,7 @@ def test_order_is_confirmed_and_the_webhook_verifies(
     # … and with the X-Signature-256 rule (HMAC-SHA256 of the body, keyed by the secret)
     expected = hmac.new(signing.key_bytes(secret), got.body, hashlib.sha256).hexdigest()
     assert got.headers["x-signature-256"] == f"sha256={expected}"
-    assert got.headers["x-webhook-event"] == "order.confirmed"
+    assert got.headers["x-webhook-event"] == "order.in_production"
 
     # And the money moved once: one hold, one capture, the wallet equal to its ledger
     with inkwell.uow() as uow:

@@ -148,7 +148,9 @@ def test_the_same_messages_delivered_twice_move_money_once(
     t = make_tenant(credits_cents=10_000, cancel_window_s=0)
     who = keys.authenticate(inkwell, f"Bearer {t.key}")
     endpoint_ids = {
-        webhooks.create_endpoint(inkwell, who, {"url": r.url, "events": ["*"]})[0].id
+        webhooks.create_endpoint(inkwell, who, {"url": r.url, "events": ["order.in_production"]})[
+            0
+        ].id
         for r in receivers
     }
     order_id = orders.create_order(inkwell, who, order_body(1)).order.id
@@ -175,7 +177,7 @@ def test_the_same_messages_delivered_twice_move_money_once(
             s = uow.session
             [event] = s.scalars(
                 sa.select(tables.Event).where(
-                    tables.Event.order_id == order_id, tables.Event.type == "order.confirmed"
+                    tables.Event.order_id == order_id, tables.Event.type == "order.in_production"
                 )
             ).all()
             delivery_ids = s.scalars(
@@ -209,14 +211,14 @@ def test_the_same_messages_delivered_twice_move_money_once(
     assert {run.outcome for run in runs} == {"succeeded"}, [(r.actor_name, r.error) for r in runs]
     with inkwell.uow() as uow:
         s = uow.session
-        # And there is exactly one capture and one confirmation
+        # And there is exactly one capture and one order.in_production
         kinds = s.scalars(
             sa.select(tables.LedgerEntry.kind).where(tables.LedgerEntry.order_id == order_id)
         ).all()
         assert sorted(kinds) == ["capture", "hold"]
         confirmed = s.scalars(
             sa.select(tables.Event.id).where(
-                tables.Event.order_id == order_id, tables.Event.type == "order.confirmed"
+                tables.Event.order_id == order_id, tables.Event.type == "order.in_production"
             )
         ).all()
         assert len(confirmed) == 1
@@ -229,4 +231,4 @@ def test_the_same_messages_delivered_twice_move_money_once(
         assert sorted(sent) == sorted((e, "succeeded") for e in endpoint_ids)
         assert all(c.ok for c in wallet.check_ledger(s))
     assert [len(r.received) for r in receivers] == [1, 1]
-    assert all(r.received[0].json["event"] == "order.confirmed" for r in receivers)
+    assert all(r.received[0].json["event"] == "order.in_production" for r in receivers)

@@ -291,7 +291,7 @@ def test_replay_reopens_the_order_and_resumes_the_failed_stage(
     assert load_order(inkwell, order_id).status == "processing"
     assert ledger_keys(inkwell, order_id)[f"order:{order_id}:capture"] == "capture"
     assert wallet_of(inkwell, t) == (10_000 - ONE_LETTER_CENTS, 0)
-    assert len(events_of(inkwell, order_id, "order.confirmed")) == 1
+    assert len(events_of(inkwell, order_id, "order.in_production")) == 1
     assert_ledger_ok(inkwell)
 
 

@@ -140,7 +140,7 @@ def test_happy_path_takes_the_order_to_processing_with_one_pdf_per_letter(
     assert pipeline.check_addresses(quick, order_id) is Outcome.DONE
     assert pipeline.render_order(quick, order_id) is Outcome.DONE
     assert pipeline.capture_order(quick, order_id) is Outcome.DONE
-    confirmed = order_events(quick, order_id, "order.confirmed")
+    confirmed = order_events(quick, order_id, "order.in_production")
     assert len(confirmed) == 1
     assert deliveries.fan_out(quick, confirmed[0].id) == 1
 
@@ -162,7 +162,7 @@ def test_happy_path_takes_the_order_to_processing_with_one_pdf_per_letter(
     # And the endpoint got exactly one delivery of the confirmation
     sent = deliveries_of(quick, confirmed[0].id)
     assert [(d.endpoint_id, d.event_type, d.status) for d in sent] == [
-        (endpoint_id, "order.confirmed", "pending")
+        (endpoint_id, "order.in_production", "pending")
     ]
     # And each recipient has one readable US Letter PDF under STORAGE_DIR with its name merged
     storage = Path(quick.settings.storage_dir)
@@ -202,7 +202,7 @@ def test_every_stage_twice_and_a_full_replay_move_money_once(
     assert pipeline.render_order(quick, order_id) is Outcome.SKIPPED
     assert pipeline.capture_order(quick, order_id) is Outcome.DONE
     assert pipeline.capture_order(quick, order_id) is Outcome.SKIPPED
-    [event] = order_events(quick, order_id, "order.confirmed")
+    [event] = order_events(quick, order_id, "order.in_production")
     assert deliveries.fan_out(quick, event.id) == 2
     assert deliveries.fan_out(quick, event.id) == 0
     # … and then every stage is replayed again, in order, after the order completed
@@ -218,7 +218,7 @@ def test_every_stage_twice_and_a_full_replay_move_money_once(
     assert fanned_again == 0
     # And there is exactly one capture, one confirmation and one delivery per endpoint
     assert kinds(quick, order_id) == ["capture", "hold"]
-    assert len(order_events(quick, order_id, "order.confirmed")) == 1
+    assert len(order_events(quick, order_id, "order.in_production")) == 1
     sent = deliveries_of(quick, event.id)
     assert sorted(d.endpoint_id for d in sent) == sorted(endpoints)
     # And no duplicate started a second copy of the next job
@@ -252,7 +252,7 @@ def test_capture_before_cancellable_until_is_deferred_and_keeps_the_hold(
     assert (order.status, order.stage, order.confirmed_at) == ("pending", "rendered", None)
     assert kinds(inkwell, order_id) == ["hold"]
     assert held_and_balance(inkwell, t) == (ONE_LETTER_CENTS, 10_000)
-    assert order_events(inkwell, order_id, "order.confirmed") == []
+    assert order_events(inkwell, order_id, "order.in_production") == []
     # And capture is enqueued again for when the window closes
     later = outbox_rows(inkwell, "capture_order", order_id=order_id)
     assert len(later) == 2
@@ -306,7 +306,7 @@ def test_cancel_racing_capture_either_wins_or_loses_never_both(
     for order_id, (cancel_result, capture_result) in results.items():
         order = load_order(quick, order_id)
         entries = kinds(quick, order_id)
-        confirmed = order_events(quick, order_id, "order.confirmed")
+        confirmed = order_events(quick, order_id, "order.in_production")
         cancelled_events = order_events(quick, order_id, "order.cancelled")
         if cancel_result == "cancelled":
             # the cancel won: hold released, nothing captured, nothing confirmed
@@ -410,7 +410,7 @@ def test_skip_invalid_goes_on_with_the_valid_letters_and_shrinks_the_hold(
     capture = next(e for e in ledger(quick, order_id) if e.kind == "capture")
     assert capture.amount_cents == ONE_LETTER_CENTS
     assert held_and_balance(quick, t) == (0, 10_000 - ONE_LETTER_CENTS)
-    [confirmed] = order_events(quick, order_id, "order.confirmed")
+    [confirmed] = order_events(quick, order_id, "order.in_production")
     assert confirmed.data["letter_count"] == 1
     assert_ledger_ok(quick)
 

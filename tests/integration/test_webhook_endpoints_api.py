@@ -403,7 +403,7 @@ def test_another_tenants_webhooks_and_logs_are_404_and_never_listed(
     assert [x["id"] for x in b_hooks] == [mine["id"]]
     assert client.get("/webhook-logs", headers=b.headers).json()["deliveries"] == []
     a_events = events_of(client, a.headers, 1)["events"]
-    assert [e["data"]["order_id"] for e in a_events] == [order_id]
+    assert {e["data"]["order_id"] for e in a_events} == {order_id}
     b_events = client.get("/events", headers=b.headers)
     assert b_events.status_code == 200 and b_events.json()["events"] == []
     foreign_cursor = client.get("/events", params={"after": a_events[0]["id"]}, headers=b.headers)
@@ -506,23 +506,27 @@ def test_events_refuses_bad_parameters(
 def test_events_are_listed_oldest_first_after_a_cursor(
     client: httpx.Client, make_tenant: MakeTenant
 ) -> None:
-    # Given three orders cancelled one after another (one order.cancelled event each)
+    # Given three orders cancelled one after another (order.created, order.confirmed at
+    # intake, then order.cancelled: three events each)
     t = make_tenant()
     orders = [cancelled_order(client, t.headers) for _ in range(3)]
 
     # When the partner reads the feed from the start
-    page = events_of(client, t.headers, 3)
+    page = events_of(client, t.headers, 9)
 
-    # Then it gets the three events oldest first, each in the webhook body's shape
+    # Then it gets the nine events oldest first, each in the webhook body's shape
     events = page["events"]
-    assert [e["data"]["order_id"] for e in events] == orders
-    assert {e["event"] for e in events} == {"order.cancelled"}
+    assert [e["data"]["order_id"] for e in events] == [o for o in orders for _ in range(3)]
+    for i in range(0, 9, 3):
+        trio = [e["event"] for e in events[i : i + 3]]
+        assert sorted(trio[:2]) == ["order.confirmed", "order.created"]
+        assert trio[2] == "order.cancelled"
     assert all(set(e) == {"id", "event", "timestamp", "data"} for e in events)
     assert page["has_more"] is False
     assert page["next_after"] == events[-1]["id"]
 
     # When it reads after the first event, and after the last
-    after_first = events_of(client, t.headers, 2, after=events[0]["id"])
+    after_first = events_of(client, t.headers, 8, after=events[0]["id"])
     after_last = client.get("/events", params={"after": events[-1]["id"]}, headers=t.headers)
 
     # Then it gets the rest, and then nothing (with the cursor kept)
