@@ -25,6 +25,7 @@ STATUS: list[tuple[type[errors.InkwellError], int]] = [
     (errors.NotFound, 404),
     (errors.InsufficientCredits, 402),
     (errors.Conflict, 409),
+    (errors.ServiceBusy, 503),
 ]
 
 
@@ -67,6 +68,8 @@ def _inkwell_error(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, errors.MissingScope):
         extra["required_scope"] = exc.scope
     headers = {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None
+    if isinstance(exc, errors.ServiceBusy):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(
         status_of(exc), exc.code, exc.message, exc.suggestion, headers=headers, **extra
     )

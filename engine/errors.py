@@ -8,6 +8,7 @@ InkwellError
 │   ├── SelfRevoke           (key_id)
 │   └── StaleState           (entity, entity_id): a compare-and-set found the row moved
 ├── InsufficientCredits      (balance_cents, cost_cents, shortfall_cents)
+├── ServiceBusy              (retry_after_s): not done in time, and certainly not done
 └── AuthError                (code): missing, malformed, unknown, revoked, expired key
     └── MissingScope         (scope)
 """
@@ -124,6 +125,19 @@ class InsufficientCredits(InkwellError):
             "Insufficient credit balance for this order.",
             suggestion=f"Add at least {self.shortfall_cents} cents of credit and try again.",
         )
+
+
+class ServiceBusy(InkwellError):
+    """The request was not carried out in time and nothing of it was kept; retry it."""
+
+    code = "service_busy"
+
+    def __init__(self, *, retry_after_s: int = 1) -> None:
+        super().__init__(
+            "We are too busy to take this order right now. Nothing was created or charged.",
+            suggestion=f"Send the same request again in {retry_after_s} second(s).",
+        )
+        self.retry_after_s = retry_after_s
 
 
 class AuthError(InkwellError):

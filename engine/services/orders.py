@@ -187,8 +187,13 @@ def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object])
     return Prepared(order=order, recipients=recipients)
 
 
-def write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | errors.InkwellError]:
+def write_orders(
+    app: Inkwell, batch: list[Prepared], *, timeout_s: float | None = None
+) -> list[CreatedOrder | errors.InkwellError]:
     """Write prepared orders in one transaction, holding each one's cost.
+
+    With `timeout_s` (Postgres), a lock wait or statement longer than that fails the whole
+    transaction (rolled back, nothing kept) instead of waiting on.
 
     Each wallet is locked once (in a fixed order, so concurrent batches cannot deadlock);
     orders are accepted in arrival order while the available balance covers them, the
@@ -202,6 +207,10 @@ def write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | err
         by_wallet.setdefault((item.order.tenant_id, item.order.mode), []).append(index)
     with app.uow() as uow:
         session = uow.session
+        if timeout_s is not None and session.get_bind().dialect.name == "postgresql":
+            ms = max(int(timeout_s * 1000), 1)
+            session.execute(sa.text(f"SET LOCAL lock_timeout = {ms}"))
+            session.execute(sa.text(f"SET LOCAL statement_timeout = {ms}"))
         accepted: list[int] = []
         entries: list[dict[str, object]] = []
         for (tenant_id, mode), indexes in sorted(by_wallet.items(), key=lambda kv: str(kv[0])):
