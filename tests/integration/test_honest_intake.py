@@ -78,9 +78,9 @@ def test_racing_deadlines_never_answer_busy_for_a_kept_order(pg_url: str, tmp_pa
     try:
         make: MakeTenant = _tenant_factory(app)
         tenant = make(credits_cents=10_000_000)
+        codes: list[int] = []
+        ids: list[str] = []
         for client in _serve(app):
-            codes: list[int] = []
-            ids: list[str] = []
 
             def place(client: httpx.Client = client) -> None:
                 for _ in range(8):
