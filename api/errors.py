@@ -27,6 +27,7 @@ STATUS: list[tuple[type[errors.InkwellError], int]] = [
     (errors.InsufficientCredits, 402),
     (errors.Conflict, 409),
     (errors.ManualResendsExhausted, 429),
+    (errors.ServiceBusy, 503),
 ]
 
 
@@ -69,7 +70,7 @@ def _inkwell_error(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, errors.MissingScope):
         extra["required_scope"] = exc.scope
     headers = {"WWW-Authenticate": "Bearer"} if status_of(exc) == 401 else None
-    if isinstance(exc, errors.ManualResendsExhausted):
+    if isinstance(exc, errors.ManualResendsExhausted | errors.ServiceBusy):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(
         status_of(exc), exc.code, exc.message, exc.suggestion, headers=headers, **extra

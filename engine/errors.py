@@ -12,6 +12,7 @@ InkwellError
 │   └── StaleState           (entity, entity_id): a compare-and-set found the row moved
 ├── InsufficientCredits      (balance_cents, cost_cents, shortfall_cents)
 ├── ManualResendsExhausted   (endpoint_id, limit, retry_after_s): resends+retries per hour
+├── ServiceBusy              (retry_after_s): not done in time, and certainly not done
 └── AuthError                (code): missing, malformed, unknown, revoked, expired key
     └── MissingScope         (scope)
 """
@@ -166,6 +167,19 @@ class ManualResendsExhausted(InkwellError):
         self.limit = limit
         self.retry_after_s = retry_after_s
         self.extra["retry_after_s"] = retry_after_s
+
+
+class ServiceBusy(InkwellError):
+    """The request was not carried out in time and nothing of it was kept; retry it."""
+
+    code = "service_busy"
+
+    def __init__(self, *, retry_after_s: int = 1) -> None:
+        super().__init__(
+            "We are too busy to take this order right now. Nothing was created or charged.",
+            suggestion=f"Send the same request again in {retry_after_s} second(s).",
+        )
+        self.retry_after_s = retry_after_s
 
 
 class AuthError(InkwellError):

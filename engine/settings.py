@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     #: A tenant's prices and cancel window are reused this long per process when pricing
     #: orders (an operator's change applies within it).
     tenant_cache_s: float = Field(default=5.0, ge=0)
+    #: A new order not written within this many seconds answers 503 service_busy (and is
+    #: then certainly not written).
+    intake_deadline_s: float = Field(default=10.0, gt=0)
     #: SQLAlchemy pool size per process.
     db_pool_size: int = Field(default=10, ge=1)
     #: Worker sizing, read by the Procfile's process types.

@@ -18,6 +18,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.En
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
             pool_size=pool_size,
             max_overflow=pool_size,
         )
@@ -28,9 +29,12 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.En
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        # No ping per checkout (a round trip on every request); connections are recycled
-        # instead, and a dead one fails its transaction, which callers retry.
+        # A connection the server dropped (restart, failover, idle kill) is found and
+        # replaced at checkout instead of failing the next transaction.
+        pool_pre_ping=True,
         pool_recycle=1800,
+        # Errors and logs carry the SQL but never the values (bodies, names, addresses).
+        hide_parameters=True,
     )
 
 

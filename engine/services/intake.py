@@ -5,6 +5,14 @@ instead of once per order (the row every order of a tenant must touch).
 A request thread prepares its order (validation, pricing), hands it over and waits for its
 own answer. A batch that fails as a whole is retried order by order, so one bad order
 never fails the others.
+
+The answer and the outcome always agree. Each order carries its request's deadline. The
+writer drops an order whose deadline passed before its batch started (answered
+ServiceBusy: nothing written); an order whose batch has started is waited for to its real
+outcome, and the batch's transaction is bounded by the earliest deadline in it (a lock or
+statement past it rolls the whole batch back, so it answers ServiceBusy too). Which side
+wins the race is decided once, under the future's own lock: the writer's
+`set_running_or_notify_cancel()` against the waiter's `cancel()`.
 """
 
 from __future__ import annotations
@@ -12,7 +20,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
 
 from engine import errors
 from engine.bootstrap import Inkwell
@@ -20,10 +32,16 @@ from engine.services import orders
 
 log = logging.getLogger("inkwell.intake")
 MAX_BATCH = 100
-#: A request never waits longer than this for its batch (the writer is stuck or gone).
-WAIT_S = 60.0
+#: Seconds a busy client is told to wait before retrying.
+RETRY_AFTER_S = 1
 
-_Item = tuple[orders.Prepared, "Future[orders.CreatedOrder]"]
+
+@dataclass
+class _Item:
+    prepared: orders.Prepared
+    #: time.monotonic() after which the order must not be started.
+    deadline: float
+    future: Future[orders.CreatedOrder] = field(default_factory=Future)
 
 
 class Intake:
@@ -35,11 +53,20 @@ class Intake:
         self._thread.start()
 
     def submit(self, prepared: orders.Prepared) -> orders.CreatedOrder:
+        """Write `prepared` or raise; ServiceBusy means it was certainly not written."""
         if self._closed:
             raise RuntimeError("order intake is closed")
-        future: Future[orders.CreatedOrder] = Future()
-        self._queue.put((prepared, future))
-        return future.result(timeout=WAIT_S)
+        wait_s = self.app.settings.intake_deadline_s
+        item = _Item(prepared, time.monotonic() + wait_s)
+        self._queue.put(item)
+        try:
+            return item.future.result(timeout=wait_s)
+        except TimeoutError:
+            if item.future.cancel():  # not started: the writer will skip it
+                raise errors.ServiceBusy(retry_after_s=RETRY_AFTER_S) from None
+        # Started before our deadline: its transaction is bounded by that deadline, so its
+        # real outcome comes soon; answering anything else could contradict it.
+        return item.future.result()
 
     def close(self) -> None:
         self._closed = True
@@ -61,24 +88,62 @@ class Intake:
                     self._queue.put(None)
                     break
                 batch.append(item)
-            self._write(batch)
+            self._write(self._start(batch))
+
+    @staticmethod
+    def _start(batch: list[_Item]) -> list[_Item]:
+        """The items still wanted: past-deadline ones answer busy, cancelled ones are gone."""
+        now = time.monotonic()
+        started: list[_Item] = []
+        for item in batch:
+            if item.deadline <= now:
+                if item.future.set_running_or_notify_cancel():
+                    item.future.set_exception(errors.ServiceBusy(retry_after_s=RETRY_AFTER_S))
+            elif item.future.set_running_or_notify_cancel():
+                started.append(item)
+        return started
 
     def _write(self, batch: list[_Item]) -> None:
+        if not batch:
+            return
+        timeout_s = min(item.deadline for item in batch) - time.monotonic()
         try:
-            results = orders.write_orders(self.app, [p for p, _ in batch])
+            if timeout_s <= 0:
+                raise errors.ServiceBusy(retry_after_s=RETRY_AFTER_S)
+            results = orders.write_orders(
+                self.app, [item.prepared for item in batch], timeout_s=timeout_s
+            )
         except Exception as exc:
-            if len(batch) == 1:
-                batch[0][1].set_exception(exc)
+            if _timed_out(exc):
+                for item in batch:
+                    item.future.set_exception(errors.ServiceBusy(retry_after_s=RETRY_AFTER_S))
                 return
-            log.warning("batch of %d orders failed (%s); writing them one by one", len(batch), exc)
+            if len(batch) == 1:
+                batch[0].future.set_exception(exc)
+                return
+            log.warning(
+                "batch of %d orders failed (%s); writing them one by one",
+                len(batch),
+                type(exc).__name__,
+            )
             for item in batch:
                 self._write([item])
             return
-        for (_, future), result in zip(batch, results, strict=True):
+        for item, result in zip(batch, results, strict=True):
             if isinstance(result, errors.InkwellError):
-                future.set_exception(result)
+                item.future.set_exception(result)
             else:
-                future.set_result(result)
+                item.future.set_result(result)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """The batch ran past its deadline and was rolled back (nothing of it was kept)."""
+    if isinstance(exc, errors.ServiceBusy):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        # 55P03 lock_not_available (lock_timeout), 57014 query_canceled (statement_timeout)
+        return getattr(exc.orig, "sqlstate", None) in ("55P03", "57014")
+    return False
 
 
 _lock = threading.Lock()

@@ -190,8 +190,13 @@ def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object])
     return Prepared(order=order, recipients=recipients)
 
 
-def write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | errors.InkwellError]:
+def write_orders(
+    app: Inkwell, batch: list[Prepared], *, timeout_s: float | None = None
+) -> list[CreatedOrder | errors.InkwellError]:
     """Write prepared orders in one transaction, holding each one's cost.
+
+    With `timeout_s` (Postgres), a lock wait or statement longer than that fails the whole
+    transaction (rolled back, nothing kept) instead of waiting on.
 
     Each wallet is locked once (in a fixed order, so concurrent batches cannot deadlock);
     orders are accepted in arrival order while the available balance covers them, the
@@ -204,7 +209,7 @@ def write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | err
             larger batch raises IntegrityError and the intake retries it order by order).
     """
     try:
-        return _write_orders(app, batch)
+        return _write_orders(app, batch, timeout_s)
     except sa.exc.IntegrityError as e:
         if len(batch) == 1 and (existing := _existing_external(app, batch[0].order)):
             raise errors.DuplicateExternalId(str(batch[0].order.external_id), existing) from e
@@ -225,7 +230,9 @@ def _existing_external(app: Inkwell, order: tables.Order) -> uuid.UUID | None:
         ).scalar_one_or_none()
 
 
-def _write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | errors.InkwellError]:
+def _write_orders(
+    app: Inkwell, batch: list[Prepared], timeout_s: float | None
+) -> list[CreatedOrder | errors.InkwellError]:
     now = app.clock()
     results: list[CreatedOrder | errors.InkwellError | None] = [None] * len(batch)
     by_wallet: dict[tuple[uuid.UUID, str], list[int]] = {}
@@ -233,6 +240,10 @@ def _write_orders(app: Inkwell, batch: list[Prepared]) -> list[CreatedOrder | er
         by_wallet.setdefault((item.order.tenant_id, item.order.mode), []).append(index)
     with app.uow() as uow:
         session = uow.session
+        if timeout_s is not None and session.get_bind().dialect.name == "postgresql":
+            ms = max(int(timeout_s * 1000), 1)
+            session.execute(sa.text(f"SET LOCAL lock_timeout = {ms}"))
+            session.execute(sa.text(f"SET LOCAL statement_timeout = {ms}"))
         accepted: list[int] = []
         entries: list[dict[str, object]] = []
         for (tenant_id, mode), indexes in sorted(by_wallet.items(), key=lambda kv: str(kv[0])):
