@@ -23,7 +23,12 @@ def test_sigterm_finishes_the_webhook_attempt_in_flight(
     try:
         d.start_all()
         with d.client(t.key) as c:
-            assert c.post("/webhooks", json={"url": receiver.url}).status_code == 201
+            assert (
+                c.post(
+                    "/webhooks", json={"url": receiver.url, "events": ["order.confirmed"]}
+                ).status_code
+                == 201
+            )
             assert c.post("/orders", json=order_body(1)).status_code == 201
 
         # When the worker is told to stop while the attempt is in flight

@@ -28,8 +28,14 @@ def test_the_pipeline_runs_on_rabbitmq(
                 lambda: c.get(f"/orders/{order_id}").json()["order"]["status"] == "processing",
                 what="order processing on RabbitMQ",
             )
-            wait_until(lambda: len(receiver.received) == 1, what="webhook via RabbitMQ")
+            wait_until(lambda: len(receiver.received) == 3, what="webhooks via RabbitMQ")
     finally:
         d.stop()
         receiver.stop()
-    assert receiver.received[0].json["data"]["order_id"] == order_id
+    # created and confirmed at intake, in_production at capture (reference 000's moments)
+    assert sorted(r.json["event"] for r in receiver.received) == [
+        "order.confirmed",
+        "order.created",
+        "order.in_production",
+    ]
+    assert {r.json["data"]["order_id"] for r in receiver.received} == {order_id}

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.services import wallet
-from tests.conftest import order_body
+from tests.conftest import TEST_SECRET_KEY, order_body
 
 INKWELL = Path(sys.executable).with_name("inkwell")
 
@@ -30,6 +30,7 @@ def run(pg_url: str, tmp_path: Path) -> Run:
     """Run `inkwell ARGS...` against this test's database; returns the finished process."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env["DATABASE_URL"] = pg_url
+    env["SECRET_KEY"] = TEST_SECRET_KEY
     env["STORAGE_DIR"] = str(tmp_path / "storage")
 
     def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,9 @@ PAYLOAD_FIELDS = {
     "product_type",
     "recipient_count",
     "created_at",
+    # 000 asks for the partner's own fields back in webhook payloads
+    "metadata",
+    "external_id",
 }
 #: Every event name 001 lists, in either of its webhook sections, and `*`.
 EVENTS_001 = [
@@ -77,7 +80,7 @@ def test_created_and_confirmed_exist_as_post_orders_returns(
         order = uow.session.get(tables.Order, order_id)
         assert order is not None
         assert (order.status, order.stage) == ("pending", "received")
-    # And their data carries exactly 001's payload fields, the order as accepted
+    # And their data carries exactly 001's payload fields (plus metadata and external_id)
     for event in found.values():
         assert set(event.data) == PAYLOAD_FIELDS
         assert event.data["order_id"] == str(order_id)

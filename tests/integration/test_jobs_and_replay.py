@@ -21,7 +21,13 @@ from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
 from engine.services import jobs, keys, orders, pipeline, sweeper, wallet
 from engine.services.pipeline import Outcome
-from tests.conftest import MakeTenant, TenantHandle, make_settings, order_body
+from tests.conftest import (
+    TEST_SECRET_KEY,
+    MakeTenant,
+    TenantHandle,
+    make_settings,
+    order_body,
+)
 
 ONE_LETTER_CENTS = 298
 ROOT = Path(__file__).resolve().parents[2]
@@ -330,6 +336,7 @@ def test_replay_is_refused_with_the_shortfall_when_the_wallet_cannot_cover_it(
 def _cli(pg_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
     env["DATABASE_URL"] = pg_url
+    env["SECRET_KEY"] = TEST_SECRET_KEY
     return subprocess.run(
         [str(INKWELL_CLI), *args],
         cwd=ROOT,
