@@ -23,19 +23,26 @@ from sqlalchemy.orm import Session
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
+from engine.domain import reasons
 from engine.services import outbox, pipeline
 
 log = logging.getLogger("inkwell.jobs")
 
-#: Errors worth retrying: the database or the disk was briefly unavailable.
+#: Errors worth retrying: the database, broker or disk was briefly unavailable.
 TRANSIENT: tuple[type[BaseException], ...] = (
-    sa.exc.OperationalError,
+    sa.exc.OperationalError,  # connection lost, deadlock, serialization failure, timeouts
     sa.exc.InterfaceError,
-    sa.exc.TimeoutError,
+    sa.exc.TimeoutError,  # pool checkout
     OSError,
     TimeoutError,
     ConnectionError,
 )
+#: Errors of client libraries we must not import here, by (module prefix, class name).
+_TRANSIENT_BY_NAME = {
+    ("redis", "ConnectionError"),
+    ("redis", "TimeoutError"),
+    ("redis", "BusyLoadingError"),
+}
 
 
 class JobFailed(Exception):
@@ -43,6 +50,10 @@ class JobFailed(Exception):
 
 
 def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is an infrastructure hiccup a later attempt may not meet (pure)."""
+    for kind in type(exc).__mro__:
+        if (kind.__module__.split(".")[0], kind.__name__) in _TRANSIENT_BY_NAME:
+            return True
     if isinstance(exc, sa.exc.DBAPIError) and not isinstance(
         exc, sa.exc.OperationalError | sa.exc.InterfaceError
     ):
@@ -105,7 +116,8 @@ def run(
     except BaseException as exc:
         if not isinstance(exc, (Exception, *interrupts)):
             raise
-        retrying = is_transient(exc) and ctx.attempt < ctx.max_attempts
+        transient = is_transient(exc)
+        retrying = transient and ctx.attempt < ctx.max_attempts
         records.record(
             run_id,
             outcome="retrying" if retrying else "failed",
@@ -121,9 +133,11 @@ def run(
             )
         if retrying:
             raise
-        if ctx.order_id is not None and ctx.actor_name in pipeline.ACTOR_STAGE:
-            reason = f"{ctx.actor_name} failed: {type(exc).__name__}: {exc}"
-            pipeline.fail_order(app, ctx.order_id, reason[:1000])
+        # A transient error on the last attempt is not the order's fault: the order stays
+        # where it was (pending, its stage, its hold) and the run waits in the failed list.
+        if not transient and ctx.order_id is not None and ctx.actor_name in pipeline.ACTOR_STAGE:
+            _code, reason = reasons.stage_failure(ctx.actor_name)
+            pipeline.fail_order(app, ctx.order_id, reason)
         raise JobFailed(f"{ctx.actor_name} {ctx.message_id}: {exc}") from exc
     records.record(run_id, outcome="succeeded", finished_at=app.clock())
     return result

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
+from engine.domain import reasons
 from engine.services import jobs, keys, orders, pipeline, sweeper, wallet
 from engine.services.pipeline import Outcome
 from tests.conftest import (
@@ -184,7 +185,7 @@ def test_a_permanent_error_fails_the_order_and_records_the_run(
     # And the order failed with the reason, at the stage that failed
     order = load_order(inkwell, order_id)
     assert order.status == "failed"
-    assert order.failure_reason == "render_order failed: ValueError: font file is corrupt"
+    assert order.failure_reason == reasons.stage_failure("render_order")[1]
     assert order.stage == order.failed_stage == "addresses_checked"
     # And its hold is released and order.failed recorded
     assert ledger_keys(inkwell, order_id) == {
@@ -193,7 +194,9 @@ def test_a_permanent_error_fails_the_order_and_records_the_run(
     }
     assert wallet_of(inkwell, t) == (10_000, 0)
     [failed] = events_of(inkwell, order_id, "order.failed")
-    assert "font file is corrupt" in failed.data["reason"]
+    # And the partner is told a sentence, never the exception's text (that is for operators)
+    assert failed.data["reason"] == reasons.stage_failure("render_order")[1]
+    assert "font file is corrupt" not in failed.data["reason"]
     # And the run is stored, at once, as failed with its error and traceback
     [run] = runs_of(inkwell, ctx.message_id)
     assert run.outcome == "failed"
@@ -232,7 +235,7 @@ def test_a_transient_error_is_retried_while_attempts_remain(
     assert jobs.failed_runs(inkwell) == []
 
 
-def test_a_transient_error_on_the_last_attempt_fails_the_order(
+def test_a_transient_error_on_the_last_attempt_leaves_the_order_for_replay(
     inkwell: Inkwell, make_tenant: MakeTenant
 ) -> None:
     # Given a pending order whose check has used every attempt but the last
@@ -244,14 +247,19 @@ def test_a_transient_error_on_the_last_attempt_fails_the_order(
     with pytest.raises(jobs.JobFailed):
         jobs.run(inkwell, ctx, raising(OperationalError("stmt", {}, Exception("x"))))
 
-    # Then the run failed and so did the order, with its hold released
+    # Then the run failed and waits in the failed list for an admin
     [run] = runs_of(inkwell, ctx.message_id)
     assert run.outcome == "failed"
+    assert run.error is not None and run.error.startswith("OperationalError")
+    assert [r.id for r in jobs.failed_runs(inkwell)] == [run.id]
+    # But the order is not failed for an outage: still pending, its stage and hold intact
     order = load_order(inkwell, order_id)
-    assert order.status == "failed"
-    assert order.failure_reason is not None and "OperationalError" in order.failure_reason
-    assert wallet_of(inkwell, t) == (10_000, 0)
-    assert len(events_of(inkwell, order_id, "order.failed")) == 1
+    assert (order.status, order.stage, order.failure_reason) == ("pending", "received", None)
+    assert wallet_of(inkwell, t) == (10_000, ONE_LETTER_CENTS)
+    assert events_of(inkwell, order_id, "order.failed") == []
+    # And once the database is back, the same stage goes on
+    assert pipeline.check_addresses(inkwell, order_id) is Outcome.DONE
+    assert load_order(inkwell, order_id).stage == "addresses_checked"
     assert_ledger_ok(inkwell)
 
 
@@ -323,7 +331,7 @@ def test_replay_is_refused_with_the_shortfall_when_the_wallet_cannot_cover_it(
     # And nothing changed: order still failed, no new hold, no job, run still listed
     order = load_order(inkwell, order_id)
     assert (order.status, order.hold_generation) == ("failed", 0)
-    assert order.failure_reason == "render_order failed: ValueError: font file is corrupt"
+    assert order.failure_reason == reasons.stage_failure("render_order")[1]
     assert f"order:{order_id}:hold:1" not in ledger_keys(inkwell, order_id)
     assert wallet_of(inkwell, t) == (ONE_LETTER_CENTS, ONE_LETTER_CENTS)
     assert len(outbox_for(inkwell, order_id, "render_order")) == rows_before
