@@ -286,6 +286,119 @@ def bench_pipeline(tmp: Path) -> dict[str, Any]:
     return {"ours": ours, "baseline": baseline, "ratio": round(ratio, 3), "goal": 0.30}
 
 
+FAIRNESS_BURST = int(os.environ.get("BENCH_FAIRNESS_BURST", "5000"))
+
+
+def bench_fairness(tmp: Path) -> dict[str, Any]:
+    """Tenant B's single order, alone and then behind tenant A's burst: accepted to
+    `processing`, with the workers and scheduler running throughout."""
+    name = f"inkwell_bench_fair_{os.getpid()}"
+    url = _db(name)
+    namespace = f"inkwell-bench-fair-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": REDIS_URL,
+        "REDIS_NAMESPACE": namespace,
+        "SECRET_KEY": BENCH_SECRET_KEY,
+        "ORDER_CANCEL_WINDOW_S": "0",
+        "STORAGE_DIR": str(tmp / "fair-storage"),
+        "LOG_LEVEL": "WARNING",
+    }
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.adapters import migrate
+    from engine.bootstrap import bootstrap
+    from engine.services import keys, orders, tenants
+    from engine.settings import Settings
+
+    migrate.upgrade(url)
+    app = bootstrap(
+        Settings(
+            database_url=url,
+            redis_url=None,
+            secret_key=BENCH_SECRET_KEY,
+            storage_dir=tmp / "fair-storage",
+            order_cancel_window_s=0,
+        )
+    )
+    body = {
+        "message_body": "Dear {{first_name}},\n\nThank you!\n",
+        "recipients": [
+            {
+                "first_name": "Ann",
+                "last_name": "Lee",
+                "address_line1": "1 Main St",
+                "city": "Austin",
+                "state": "TX",
+                "zip": "78701",
+            }
+        ],
+    }
+    procs = Procs(env, tmp)
+
+    def processing(tenant_id: uuid.UUID) -> int:
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM orders WHERE tenant_id = %s AND status = 'processing'",
+                (tenant_id,),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def b_latency_s(who: Any, tenant_id: uuid.UUID, before: int) -> float:
+        started = time.monotonic()
+        orders.create_order(app, who, body)
+        while processing(tenant_id) <= before:
+            if time.monotonic() - started > 600:
+                raise RuntimeError("tenant B's order did not reach processing")
+            time.sleep(0.01)
+        return time.monotonic() - started
+
+    try:
+        a = tenants.create_tenant(app, name="burst", credits_cents=FAIRNESS_BURST * 1000)
+        b = tenants.create_tenant(app, name="single", credits_cents=100_000)
+        who_a = keys.authenticate(app, f"Bearer {a.api_key}")
+        who_b = keys.authenticate(app, f"Bearer {b.api_key}")
+        procs.start(
+            "fair-workers",
+            [
+                str(BIN / "dramatiq"),
+                "workers.broker",
+                "workers.actors",
+                "--processes",
+                str(WORKER_PROCESSES),
+                "--threads",
+                str(WORKER_THREADS),
+            ],
+        )
+        procs.wait_log("fair-workers", WORKER_READY, WORKER_PROCESSES)
+        procs.start("fair-scheduler", [str(BIN / "inkwell"), "scheduler"])
+        alone = [b_latency_s(who_b, b.tenant_id, i) for i in range(3)]
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: orders.create_order(app, who_a, body), range(FAIRNESS_BURST)))
+        behind = b_latency_s(who_b, b.tenant_id, 3)
+        a_left = FAIRNESS_BURST - processing(a.tenant_id)
+    finally:
+        procs.stop()
+        app.close()
+        _purge_redis(namespace)
+        if not os.environ.get("BENCH_KEEP_DB"):
+            _drop(name)
+    alone_s = sorted(alone)[1]
+    return {
+        "ours": {
+            "burst_orders": FAIRNESS_BURST,
+            "b_latency_s": round(behind, 3),
+            "a_orders_still_to_go": a_left,
+        },
+        "baseline": {"b_alone_latency_s": round(alone_s, 3)},
+        "ratio": round(behind / alone_s, 2),
+        "goal": 3.0,
+        "goal_kind": "max",
+    }
+
+
 def bench_api(tmp: Path) -> dict[str, Any]:
     name = f"inkwell_bench_api_{os.getpid()}"
     url = _db(name)
@@ -412,7 +525,7 @@ def bench_api(tmp: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    which = sys.argv[1:] or ["pipeline", "api"]
+    which = sys.argv[1:] or ["pipeline", "api", "fairness"]
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -446,6 +559,18 @@ def main() -> int:
                     f"p99 {r['p99_ms']} ms  {r['statuses']}"
                 )
             print(f"  ratio    {a['ratio']:.0%} (goal >= {a['goal']:.0%})")
+        if "fairness" in which:
+            print(
+                f"fairness: tenant B's one order, alone and behind tenant A's {FAIRNESS_BURST} ...",
+                flush=True,
+            )
+            f = results["fairness"] = bench_fairness(Path(tmp))
+            print(
+                f"  B alone  {f['baseline']['b_alone_latency_s']} s; behind the burst "
+                f"{f['ours']['b_latency_s']} s ({f['ours']['a_orders_still_to_go']} of A's "
+                f"orders still to go)"
+            )
+            print(f"  ratio    {f['ratio']}x (goal <= {f['goal']}x)", flush=True)
     out = ROOT / "bench" / "results" / "latest.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {out.relative_to(ROOT)}")

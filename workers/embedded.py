@@ -10,7 +10,7 @@ import dramatiq
 from engine.bootstrap import Inkwell
 from workers import runtime
 from workers.broker import broker
-from workers.relay import publisher
+from workers.relay import publisher, room
 from workers.scheduler import SchedulerThread
 
 log = logging.getLogger("inkwell.embedded")
@@ -22,7 +22,9 @@ class Embedded:
 
         self.app = app
         self.worker = dramatiq.Worker(broker, worker_threads=app.settings.worker_threads)
-        self.scheduler = SchedulerThread(app, publisher(broker))
+        self.scheduler = SchedulerThread(
+            app, publisher(broker), room(broker, app.settings.queue_backlog_max)
+        )
 
     def start(self) -> Embedded:
         log.warning(

@@ -7,6 +7,10 @@ import logging
 import threading
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.common import dq_name
 
 from engine.bootstrap import Inkwell
 from engine.services import outbox
@@ -31,20 +35,58 @@ def publisher(broker: dramatiq.Broker) -> outbox.Publish:
     return publish
 
 
-def relay_all(app: Inkwell, publish: outbox.Publish) -> int:
-    """Publish every due row, in batches; returns how many."""
+def relay_all(app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> int:
+    """Publish every due row each queue has room for, in batches; returns how many."""
     total = 0
-    while True:
-        sent = outbox.relay_batch(app.session_factory, publish, app.clock(), limit=BATCH)
-        total += sent
-        if sent < BATCH:
-            return total
+    for queue_name in sorted(set(outbox.ACTOR_QUEUES.values())):
+        while True:
+            sent = outbox.relay_batch(
+                app.session_factory,
+                publish,
+                app.clock(),
+                queue_name=queue_name,
+                room=room,
+                limit=BATCH,
+            )
+            total += sent
+            if sent < BATCH:
+                break
+    return total
+
+
+def room(broker: dramatiq.Broker, backlog_max: int) -> outbox.Room:
+    """How many more messages each queue of `broker` may take: `backlog_max` less what it
+    holds outstanding (queued, prefetched, running, or waiting for a retry)."""
+
+    def outstanding(queue_name: str) -> int:
+        if isinstance(broker, RedisBroker):
+            # Messages stay in the queue's hash until acked; this counts it and its delay
+            # queue, one Lua call (dramatiq's own `join` reads the same number).
+            return int(broker.do_qsize(queue_name))
+        if isinstance(broker, StubBroker):
+            return sum(
+                broker.queues[name].unfinished_tasks
+                for name in (queue_name, dq_name(queue_name))
+                if name in broker.queues
+            )
+        if isinstance(broker, RabbitmqBroker):
+            ready, delayed, _dead = broker.get_queue_message_counts(queue_name)
+            return ready + delayed
+        return 0
+
+    def free(queue_name: str) -> int:
+        return max(0, backlog_max - outstanding(queue_name))
+
+    return free
 
 
 class Relay:
-    def __init__(self, app: Inkwell, publish: outbox.Publish, interval_s: float) -> None:
+    def __init__(
+        self, app: Inkwell, publish: outbox.Publish, room: outbox.Room, interval_s: float
+    ) -> None:
         self.app = app
         self.publish = publish
+        self.room = room
         self.interval_s = interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -67,7 +109,7 @@ class Relay:
             self._wake.wait(self.interval_s)
             self._wake.clear()
             try:
-                relay_all(self.app, self.publish)
+                relay_all(self.app, self.publish, self.room)
             except Exception:
                 log.exception("outbox relay failed; will try again")
                 self._stop.wait(1.0)

@@ -7,7 +7,7 @@ import threading
 from engine.bootstrap import Inkwell, bootstrap
 from engine.settings import get_settings
 from workers.broker import broker
-from workers.relay import Relay, publisher
+from workers.relay import Relay, publisher, room
 
 #: Worker and web processes also publish what they write at once; this timer is only their
 #: backstop (the scheduler relays on its own, faster timer).
@@ -21,7 +21,9 @@ def install(app: Inkwell, *, relay_interval_s: float = PROCESS_RELAY_INTERVAL_S)
     """Make `app` this process's Inkwell and start its outbox relay."""
     global _app
     with _lock:
-        relay = Relay(app, publisher(broker), relay_interval_s).start()
+        relay = Relay(
+            app, publisher(broker), room(broker, app.settings.queue_backlog_max), relay_interval_s
+        ).start()
         app.after_commit = relay.wake
         app._closers.append(relay.stop)
         _app = app

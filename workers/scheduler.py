@@ -23,15 +23,16 @@ OUTBOX_RETENTION = timedelta(days=1)
 
 
 class Scheduler:
-    def __init__(self, app: Inkwell, publish: outbox.Publish) -> None:
+    def __init__(self, app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> None:
         self.app = app
         self.publish = publish
+        self.room = room
         self.interval_s = app.settings.scheduler_interval_s
         self.sweep_every_s = max(1.0, app.settings.stage_deadline_s / 4)
         self._last_sweep = 0.0
 
     def tick(self) -> None:
-        relay_all(self.app, self.publish)
+        relay_all(self.app, self.publish, self.room)
         if time.monotonic() - self._last_sweep >= self.sweep_every_s:
             self._last_sweep = time.monotonic()
             report = sweeper.sweep(self.app)
@@ -39,7 +40,7 @@ class Scheduler:
                 outbox.purge_published(uow.session, self.app.clock() - OUTBOX_RETENTION)
                 uow.commit()
             if report.total:
-                relay_all(self.app, self.publish)
+                relay_all(self.app, self.publish, self.room)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -53,8 +54,8 @@ class Scheduler:
 class SchedulerThread:
     """The scheduler inside another process (the embedded mode)."""
 
-    def __init__(self, app: Inkwell, publish: outbox.Publish) -> None:
-        self.scheduler = Scheduler(app, publish)
+    def __init__(self, app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> None:
+        self.scheduler = Scheduler(app, publish, room)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self.scheduler.run, args=(self._stop,), name="scheduler", daemon=True
@@ -72,7 +73,7 @@ class SchedulerThread:
 def main() -> int:
     """Entry point of `inkwell scheduler`."""
     from workers.broker import broker
-    from workers.relay import publisher
+    from workers.relay import publisher, room
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
@@ -92,7 +93,7 @@ def main() -> int:
         settings.stage_deadline_s,
     )
     try:
-        Scheduler(app, publisher(broker)).run(stop)
+        Scheduler(app, publisher(broker), room(broker, settings.queue_backlog_max)).run(stop)
     finally:
         app.close()
     return 0

@@ -270,6 +270,9 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    #: Whose work this is: the relay serves tenants in turn. Not a foreign key: a lane
+    #: for fairness, never joined, and None for work of no tenant's.
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column()
     queue_name: Mapped[str] = mapped_column(sa.String(32))
     actor_name: Mapped[str] = mapped_column(sa.String(64))
     args: Mapped[dict[str, Any]] = mapped_column()

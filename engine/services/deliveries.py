@@ -58,7 +58,13 @@ def fan_out(app: Inkwell, event_id: uuid.UUID) -> int:
             if _insert_delivery(
                 session, delivery_id, event, endpoint, f"{event.id}:{endpoint.id}", now
             ):
-                outbox.enqueue(session, "deliver_webhook", delivery_id=delivery_id, now=now)
+                outbox.enqueue(
+                    session,
+                    "deliver_webhook",
+                    tenant_id=event.tenant_id,
+                    delivery_id=delivery_id,
+                    now=now,
+                )
                 created += 1
         event.fanned_out_at = now
         uow.commit()
@@ -116,6 +122,7 @@ class _Attempted:
     delivery_id: uuid.UUID
     attempt: int
     endpoint_id: uuid.UUID
+    tenant_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -161,11 +168,15 @@ def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
 
 
 def record_lost_attempt(
-    app: Inkwell, delivery_id: uuid.UUID, attempt: int, endpoint_id: uuid.UUID
+    app: Inkwell,
+    delivery_id: uuid.UUID,
+    attempt: int,
+    endpoint_id: uuid.UUID,
+    tenant_id: uuid.UUID,
 ) -> str:
     """An attempt whose lease ran out unrecorded (its worker died) counts as failed."""
     lost = _failure("the attempt did not finish (its worker stopped or was lost)")
-    return _record(app, _Attempted(delivery_id, attempt, endpoint_id), lost)
+    return _record(app, _Attempted(delivery_id, attempt, endpoint_id, tenant_id), lost)
 
 
 _D = tables.table_of(tables.WebhookDelivery)
@@ -187,7 +198,7 @@ _CLAIM = (
         attempts=_D.c.attempts + 1,
         updated_at=sa.bindparam("now"),
     )
-    .returning(_D.c.attempts, _D.c.endpoint_id, _D.c.event_id)
+    .returning(_D.c.attempts, _D.c.endpoint_id, _D.c.event_id, _D.c.tenant_id)
 )
 _LOAD = (
     sa.select(
@@ -236,7 +247,7 @@ def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
         ).one_or_none()
         if row is None:
             return None
-        attempt, endpoint_id, event_id = row
+        attempt, endpoint_id, event_id, tenant_id = row
         loaded = session.execute(_LOAD, {"eid": endpoint_id, "evid": event_id}).one()
         if not loaded.is_active:
             session.execute(
@@ -259,6 +270,7 @@ def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
             body=payload(loaded),
             event_type=loaded.type,
             endpoint_id=endpoint_id,
+            tenant_id=tenant_id,
         )
         uow.commit()
     return claim
@@ -336,6 +348,7 @@ def _record(
             outbox.enqueue(
                 session,
                 "deliver_webhook",
+                tenant_id=claim.tenant_id,
                 delivery_id=claim.delivery_id,
                 now=now,
                 available_at=next_at,
@@ -631,7 +644,13 @@ def resend(
                 now,
                 resend_of=original,
             )
-            outbox.enqueue(session, "deliver_webhook", delivery_id=delivery_id, now=now)
+            outbox.enqueue(
+                session,
+                "deliver_webhook",
+                tenant_id=found.tenant_id,
+                delivery_id=delivery_id,
+                now=now,
+            )
             created.append(delivery_id)
         uow.commit()
         rows = session.scalars(

@@ -82,7 +82,9 @@ def record_accepted(session: Session, orders: Sequence[Any], now: datetime) -> N
         return
     session.execute(_INSERT_EVENT, rows)
     for row in rows:
-        outbox.enqueue(session, "fan_out_event", event_id=row["id"], now=now)
+        outbox.enqueue(
+            session, "fan_out_event", tenant_id=row["tenant_id"], event_id=row["id"], now=now
+        )
 
 
 _INSERT_EVENT = sa.insert(tables.table_of(tables.Event))
@@ -119,5 +121,5 @@ def record(
     )
     if not written:
         return None
-    outbox.enqueue(session, "fan_out_event", event_id=event_id, now=now)
+    outbox.enqueue(session, "fan_out_event", tenant_id=order.tenant_id, event_id=event_id, now=now)
     return event_id

@@ -351,6 +351,15 @@ def _enqueue(app: Inkwell, found: tables.JobRun) -> str:
                 uow.commit()
                 return "delivery re-queued"
     with app.uow() as uow:
-        outbox.enqueue(uow.session, found.actor_name, now=app.clock(), **dict(found.args))
+        tenant_id = (
+            uow.session.scalar(
+                sa.select(tables.Order.tenant_id).where(tables.Order.id == found.order_id)
+            )
+            if found.order_id
+            else None
+        )
+        outbox.enqueue(
+            uow.session, found.actor_name, tenant_id=tenant_id, now=app.clock(), **dict(found.args)
+        )
         uow.commit()
     return "enqueued again"

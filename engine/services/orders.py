@@ -302,7 +302,14 @@ def _write_orders(
                 _INSERT_RECIPIENT, _all_values([r for i in accepted for r in batch[i].recipients])
             )
             for i in accepted:
-                outbox.enqueue(session, "check_addresses", order_id=batch[i].order.id, now=now)
+                order = batch[i].order
+                outbox.enqueue(
+                    session,
+                    "check_addresses",
+                    tenant_id=order.tenant_id,
+                    order_id=order.id,
+                    now=now,
+                )
             events.record_accepted(session, [batch[i].order for i in accepted], now)
             if entries:
                 session.execute(_INSERT_ENTRY, entries)

@@ -4,10 +4,17 @@ A relay publishes due rows to the broker: right after the commit that wrote them
 process wakes its relay) and again from the scheduler for anything left behind. A row is
 marked published only after the broker took it, so a crash in between publishes it twice;
 every stage is idempotent, so that is harmless. The message id is the row id.
+
+Fairness: the relay keeps at most `queue_backlog_max` messages outstanding in each broker
+queue and leaves the rest here, then publishes due rows round-robin by tenant (each row
+ranked within its tenant by age, lowest rank first). A tenant's burst of 5,000 orders
+therefore waits in the outbox, and another tenant's single order goes to the broker on
+the next pass, behind at most one backlog of messages per stage.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -46,22 +53,30 @@ class Envelope:
 
 
 Publish = Callable[[Envelope], None]
+#: How many more messages a broker queue may take now (its backlog limit less what it holds).
+Room = Callable[[str], int]
 
 
 def enqueue(
     session: Session,
     actor_name: str,
     *,
+    tenant_id: uuid.UUID | None,
     now: datetime,
     available_at: datetime | None = None,
     **args: object,
 ) -> uuid.UUID:
-    """Record that `actor_name(**args)` must run once this transaction commits."""
+    """Record that `actor_name(**args)` must run once this transaction commits.
+
+    `tenant_id` is whose work it is: the relay serves tenants in turn (None is a lane of
+    its own, for work of no tenant's).
+    """
     row_id = uuid.uuid4()
     session.execute(
         _INSERT,
         {
             "id": row_id,
+            "tenant_id": tenant_id,
             "queue_name": ACTOR_QUEUES[actor_name],
             "actor_name": actor_name,
             "args": {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in args.items()},
@@ -83,30 +98,65 @@ def relay_batch(
     publish: Publish,
     now: datetime,
     *,
+    queue_name: str,
+    room: Room,
     limit: int = 500,
 ) -> int:
-    """Publish up to `limit` due rows; returns how many. Safe to run in many processes."""
-    o = tables.OutboxMessage
+    """Publish up to `limit` due rows of one queue, no more than it has room for, tenants
+    in turn; returns how many. Safe to run in many processes: on PostgreSQL one relay at
+    a time fills a queue, so the room it measured is still there when it publishes."""
     with session_factory() as session:
-        rows = session.execute(
-            sa.select(o.id, o.queue_name, o.actor_name, o.args)
-            .where(o.published_at.is_(None), o.available_at <= now)
-            .order_by(o.available_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_LOCK_QUEUE, {"key": _lock_key(queue_name)})
+        wanted = min(limit, room(queue_name))
+        if wanted <= 0:
+            return 0
+        rows = session.execute(_FAIR_DUE, {"q": queue_name, "now": now, "n": wanted}).all()
         if not rows:
             return 0
         published: list[uuid.UUID] = []
         try:
-            for row_id, queue_name, actor_name, args in rows:
+            for row_id, actor_name, args in rows:
                 publish(Envelope(str(row_id), queue_name, actor_name, dict(args)))
                 published.append(row_id)
         finally:
             if published:
                 _mark(session, published, now)
-                session.commit()
+            session.commit()
         return len(published)
+
+
+def _lock_key(queue_name: str) -> int:
+    """A stable advisory-lock key per queue (Python's hash() differs between processes)."""
+    return int.from_bytes(hashlib.sha256(b"outbox:" + queue_name.encode()).digest()[:8], "big") >> 1
+
+
+_O = tables.table_of(tables.OutboxMessage)
+_DUE = sa.and_(
+    _O.c.published_at.is_(None),
+    _O.c.available_at <= sa.bindparam("now"),
+    _O.c.queue_name == sa.bindparam("q"),
+)
+_RANKED = (
+    sa.select(
+        _O.c.id,
+        sa.func.row_number()
+        .over(partition_by=_O.c.tenant_id, order_by=(_O.c.available_at, _O.c.id))
+        .label("turn"),
+    )
+    .where(_DUE)
+    .subquery("ranked")
+)
+#: Each tenant's oldest due row first, then each one's second, and so on. The window is
+#: computed in a subquery: PostgreSQL locks rows of a plain join, not of a window.
+_FAIR_DUE = (
+    sa.select(_O.c.id, _O.c.actor_name, _O.c.args)
+    .join(_RANKED, _RANKED.c.id == _O.c.id)
+    .order_by(_RANKED.c.turn, _O.c.available_at)
+    .limit(sa.bindparam("n"))
+    .with_for_update(of=_O, skip_locked=True)
+)
+_LOCK_QUEUE = sa.text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def _mark(session: Session, ids: list[uuid.UUID], now: datetime) -> None:

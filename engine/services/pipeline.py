@@ -87,9 +87,9 @@ _CAPTURE = (
     )
     .returning(*_O.c)
 )
-_ORDER_STATE = sa.select(_O.c.status, _O.c.stage, _O.c.message_body, _O.c.cancellable_until).where(
-    _O.c.id == sa.bindparam("oid")
-)
+_ORDER_STATE = sa.select(
+    _O.c.status, _O.c.stage, _O.c.message_body, _O.c.cancellable_until, _O.c.tenant_id
+).where(_O.c.id == sa.bindparam("oid"))
 _PENDING_RECIPIENTS = (
     sa.select(_R)
     .where(_R.c.order_id == sa.bindparam("oid"), _R.c.status == sa.bindparam("status"))
@@ -198,7 +198,9 @@ def check_addresses(app: Inkwell, order_id: uuid.UUID) -> Outcome:
                 uow.commit()
                 return Outcome.FAILED
             _shrink_hold(session, order, valid, now)
-        outbox.enqueue(session, "render_order", order_id=order_id, now=now)
+        outbox.enqueue(
+            session, "render_order", tenant_id=claimed.tenant_id, order_id=order_id, now=now
+        )
         uow.commit()
     return Outcome.DONE
 
@@ -249,6 +251,7 @@ def render_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
         outbox.enqueue(
             session,
             "capture_order",
+            tenant_id=claimed.tenant_id,
             order_id=order_id,
             now=now,
             available_at=claimed.cancellable_until,
@@ -284,6 +287,7 @@ def capture_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
             outbox.enqueue(
                 session,
                 "capture_order",
+                tenant_id=state.tenant_id,
                 order_id=order_id,
                 now=now,
                 available_at=state.cancellable_until,
@@ -425,6 +429,8 @@ def reopen(app: Inkwell, order_id: uuid.UUID) -> bool:
         )
         stage = Stage(order.stage)
         if stage in NEXT_ACTOR:
-            outbox.enqueue(session, NEXT_ACTOR[stage], order_id=order.id, now=now)
+            outbox.enqueue(
+                session, NEXT_ACTOR[stage], tenant_id=order.tenant_id, order_id=order.id, now=now
+            )
         uow.commit()
     return True

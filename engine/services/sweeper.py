@@ -89,7 +89,11 @@ def _orders(app: Inkwell) -> tuple[int, int]:
             backoff_s = app.settings.stage_deadline_s * (2**order.stage_attempts - 1)
             order.stage_changed_at = now + timedelta(seconds=backoff_s)
             outbox.enqueue(
-                session, pipeline.NEXT_ACTOR[Stage(order.stage)], order_id=order.id, now=now
+                session,
+                pipeline.NEXT_ACTOR[Stage(order.stage)],
+                tenant_id=order.tenant_id,
+                order_id=order.id,
+                now=now,
             )
             requeued += 1
         uow.commit()
@@ -115,14 +119,16 @@ def _events(app: Inkwell) -> int:
     deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
     e = tables.Event
     with app.uow() as uow:
-        ids = uow.session.scalars(
-            sa.select(e.id)
+        ids = uow.session.execute(
+            sa.select(e.id, e.tenant_id)
             .where(e.fanned_out_at.is_(None), e.created_at < deadline)
             .order_by(e.seq)
             .limit(BATCH)
         ).all()
-        for event_id in ids:
-            outbox.enqueue(uow.session, "fan_out_event", event_id=event_id, now=now)
+        for event_id, tenant_id in ids:
+            outbox.enqueue(
+                uow.session, "fan_out_event", tenant_id=tenant_id, event_id=event_id, now=now
+            )
         uow.commit()
     return len(ids)
 
@@ -138,12 +144,12 @@ def _deliveries(app: Inkwell) -> int:
     open_ = d.status.in_(("pending", "retrying"))
     with app.uow() as uow:
         lost = uow.session.execute(
-            sa.select(d.id, d.attempts, d.endpoint_id)
+            sa.select(d.id, d.attempts, d.endpoint_id, d.tenant_id)
             .where(open_, d.lease_until.is_not(None), d.lease_until < now)
             .limit(BATCH)
         ).all()
-        ids = uow.session.scalars(
-            sa.select(d.id)
+        ids = uow.session.execute(
+            sa.select(d.id, d.tenant_id)
             .where(
                 open_,
                 d.lease_until.is_(None),
@@ -151,10 +157,16 @@ def _deliveries(app: Inkwell) -> int:
             )
             .limit(BATCH)
         ).all()
-        for delivery_id in ids:
-            outbox.enqueue(uow.session, "deliver_webhook", delivery_id=delivery_id, now=now)
+        for delivery_id, tenant_id in ids:
+            outbox.enqueue(
+                uow.session,
+                "deliver_webhook",
+                tenant_id=tenant_id,
+                delivery_id=delivery_id,
+                now=now,
+            )
         uow.commit()
     # Each in its own transaction, as an attempt is recorded by a worker.
-    for delivery_id, attempt, endpoint_id in lost:
-        deliveries.record_lost_attempt(app, delivery_id, attempt, endpoint_id)
+    for delivery_id, attempt, endpoint_id, tenant_id in lost:
+        deliveries.record_lost_attempt(app, delivery_id, attempt, endpoint_id, tenant_id)
     return len(ids) + len(lost)

@@ -267,7 +267,9 @@ def requeue(session: Session, delivery: tables.WebhookDelivery, now: datetime) -
     delivery.next_attempt_at = now
     delivery.lease_until = None
     delivery.updated_at = now
-    outbox.enqueue(session, "deliver_webhook", delivery_id=delivery.id, now=now)
+    outbox.enqueue(
+        session, "deliver_webhook", tenant_id=delivery.tenant_id, delivery_id=delivery.id, now=now
+    )
 
 
 def signing_secrets(endpoint: Any, now: datetime, keys: secretbox.Keyring) -> list[str]:

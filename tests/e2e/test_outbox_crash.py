@@ -155,7 +155,13 @@ def test_the_same_messages_delivered_twice_move_money_once(
     }
     order_id = orders.create_order(inkwell, who, order_body(1)).order.id
     with inkwell.uow() as uow:
-        outbox.enqueue(uow.session, "check_addresses", order_id=order_id, now=inkwell.clock())
+        outbox.enqueue(
+            uow.session,
+            "check_addresses",
+            tenant_id=t.id,
+            order_id=order_id,
+            now=inkwell.clock(),
+        )
         uow.commit()
     first_checks = [str(row.id) for row in outbox_of(inkwell, order_id)]
     assert len(first_checks) == 2
@@ -187,12 +193,16 @@ def test_the_same_messages_delivered_twice_move_money_once(
             ).all()
             now = inkwell.clock()
             again = [
-                outbox.enqueue(s, actor, order_id=order_id, now=now)
+                outbox.enqueue(s, actor, tenant_id=t.id, order_id=order_id, now=now)
                 for actor in ("check_addresses", "render_order", "capture_order")
             ]
-            again.append(outbox.enqueue(s, "fan_out_event", event_id=event.id, now=now))
+            again.append(
+                outbox.enqueue(s, "fan_out_event", tenant_id=t.id, event_id=event.id, now=now)
+            )
             again += [
-                outbox.enqueue(s, "deliver_webhook", delivery_id=delivery_id, now=now)
+                outbox.enqueue(
+                    s, "deliver_webhook", tenant_id=t.id, delivery_id=delivery_id, now=now
+                )
                 for delivery_id in delivery_ids
             ]
             uow.commit()
