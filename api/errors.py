@@ -190,8 +190,10 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         500,
         "internal_error",
-        "Something went wrong on our side. Nothing was charged for this request.",
-        "Retry in a moment; if it keeps happening, contact support with the time of the request.",
+        "Something went wrong on our side; the request may not have been carried out.",
+        "Check the resource before retrying (for orders, retry with the same external_id: an "
+        "order that was accepted answers 409 duplicate_external_id with its id). If it keeps "
+        "happening, contact support with the time of the request.",
     )
 
 

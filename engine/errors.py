@@ -13,8 +13,13 @@ InkwellError
 ├── InsufficientCredits      (balance_cents, cost_cents, shortfall_cents)
 ├── ManualResendsExhausted   (endpoint_id, limit, retry_after_s): resends+retries per hour
 ├── ServiceBusy              (retry_after_s): not done in time, and certainly not done
+├── OutcomeUnknown           (order_id): the database left a commit's outcome unknown
 └── AuthError                (code): missing, malformed, unknown, revoked, expired key
     └── MissingScope         (scope)
+
+CommitUncertain is not an InkwellError: it never reaches a client. The intake writer
+raises it when the connection failed during COMMIT (the transaction may or may not have
+landed) and resolves it by looking the orders up.
 """
 
 from __future__ import annotations
@@ -180,6 +185,33 @@ class ServiceBusy(InkwellError):
             suggestion=f"Send the same request again in {retry_after_s} second(s).",
         )
         self.retry_after_s = retry_after_s
+
+
+class OutcomeUnknown(InkwellError):
+    """The database failed while committing this order and could not be asked since
+    whether the commit landed; the answer must not claim either outcome."""
+
+    def __init__(self, order_id: object) -> None:
+        super().__init__(
+            f"We could not confirm whether order {order_id} was accepted: our database "
+            "failed while saving it.",
+            suggestion=(
+                f"Check GET /orders/{order_id} in a minute. To retry safely, send the same "
+                "request with the same external_id: if the order was accepted, the answer "
+                "is 409 duplicate_external_id with its id."
+            ),
+        )
+        self.order_id = order_id
+        self.extra["order_id"] = str(order_id)
+
+
+class CommitUncertain(Exception):
+    """The connection failed during COMMIT: `results` were computed in the transaction,
+    which may or may not have landed."""
+
+    def __init__(self, results: list[object]) -> None:
+        super().__init__("the connection failed while committing")
+        self.results = results
 
 
 class AuthError(InkwellError):

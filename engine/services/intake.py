@@ -13,6 +13,13 @@ outcome, and the batch's transaction is bounded by the earliest deadline in it (
 statement past it rolls the whole batch back, so it answers ServiceBusy too). Which side
 wins the race is decided once, under the future's own lock: the writer's
 `set_running_or_notify_cancel()` against the waiter's `cancel()`.
+
+The database failing is no exception to that. A transient error before COMMIT (connection
+refused or reset, pool exhausted, deadlock) rolled the batch back: ServiceBusy. A
+connection lost during COMMIT leaves the outcome unknown, so the writer asks the database
+which of the batch's orders exist (on a fresh connection, retrying while it is down):
+those answer as created, the others ServiceBusy. Only when the database cannot be asked
+within `SETTLE_S` does an order answer OutcomeUnknown, which claims neither.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -28,12 +36,14 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.bootstrap import Inkwell
-from engine.services import orders
+from engine.services import jobs, orders
 
 log = logging.getLogger("inkwell.intake")
 MAX_BATCH = 100
 #: Seconds a busy client is told to wait before retrying.
 RETRY_AFTER_S = 1
+#: How long the writer keeps asking a failing database whether a commit landed.
+SETTLE_S = 10.0
 
 
 @dataclass
@@ -113,8 +123,15 @@ class Intake:
             results = orders.write_orders(
                 self.app, [item.prepared for item in batch], timeout_s=timeout_s
             )
+        except errors.CommitUncertain as exc:
+            self._settle(batch, exc.results)
+            return
         except Exception as exc:
-            if _timed_out(exc):
+            if _timed_out(exc) or jobs.is_transient(exc):
+                if not _timed_out(exc):
+                    log.warning(
+                        "batch of %d orders not written: %s", len(batch), type(exc).__name__
+                    )
                 for item in batch:
                     item.future.set_exception(errors.ServiceBusy(retry_after_s=RETRY_AFTER_S))
                 return
@@ -134,6 +151,32 @@ class Intake:
                 item.future.set_exception(result)
             else:
                 item.future.set_result(result)
+
+    def _settle(self, batch: list[_Item], results: list[object]) -> None:
+        """Answer a batch whose COMMIT failed midway with what the database really holds."""
+        ids = [item.prepared.order.id for item in batch]
+        found: set[uuid.UUID] | None = None
+        give_up = time.monotonic() + SETTLE_S
+        pause_s = 0.05
+        while found is None:
+            try:
+                found = orders.written(self.app, ids)
+            except Exception as exc:
+                if not jobs.is_transient(exc) or time.monotonic() + pause_s > give_up:
+                    log.error("could not learn whether %d orders were written", len(ids))
+                    for item in batch:
+                        item.future.set_exception(errors.OutcomeUnknown(item.prepared.order.id))
+                    return
+                time.sleep(pause_s)
+                pause_s = min(pause_s * 2, 1.0)
+        log.warning("commit failed midway: %d of %d orders had landed", len(found), len(ids))
+        for item, result in zip(batch, results, strict=True):
+            if isinstance(result, orders.CreatedOrder) and result.order.id in found:
+                item.future.set_result(result)
+            elif isinstance(result, errors.InkwellError):
+                item.future.set_exception(result)
+            else:
+                item.future.set_exception(errors.ServiceBusy(retry_after_s=RETRY_AFTER_S))
 
 
 def _timed_out(exc: BaseException) -> bool:

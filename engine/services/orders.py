@@ -216,6 +216,15 @@ def write_orders(
         raise
 
 
+def written(app: Inkwell, order_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `order_ids` the database holds (read on a fresh connection)."""
+    with app.uow() as uow:
+        found = uow.session.scalars(
+            sa.select(tables.Order.id).where(tables.Order.id.in_(list(order_ids)))
+        )
+        return set(found)
+
+
 def _existing_external(app: Inkwell, order: tables.Order) -> uuid.UUID | None:
     """The id of the order that already holds `order`'s external_id, if any."""
     if order.external_id is None:
@@ -313,7 +322,12 @@ def _write_orders(
             events.record_accepted(session, [batch[i].order for i in accepted], now)
             if entries:
                 session.execute(_INSERT_ENTRY, entries)
-            uow.commit()
+            try:
+                uow.commit()
+            except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+                # The COMMIT may have reached the server before the connection broke: what
+                # was written is unknown here, so the intake looks before it answers.
+                raise errors.CommitUncertain(list(results)) from e
     out: list[CreatedOrder | errors.InkwellError] = []
     for result in results:
         assert result is not None
