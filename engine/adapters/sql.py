@@ -15,6 +15,12 @@ def insert_ignoring_conflict(
     """INSERT … ON CONFLICT DO NOTHING; True when a row was written."""
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0))
+    stmt = (
+        module.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict_on)
+        # rowcount is -1 when the dialect adds RETURNING for a server-made key (events.seq),
+        # so ask for the row back instead: none means the conflict won.
+        .returning(sa.literal(1))
+    )
+    return session.execute(stmt).first() is not None
