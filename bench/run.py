@@ -572,7 +572,9 @@ def main() -> int:
             )
             print(f"  ratio    {f['ratio']}x (goal <= {f['goal']}x)", flush=True)
     out = ROOT / "bench" / "results" / "latest.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    # A partial run (`python -m bench.run fairness`) keeps the other benchmarks' last figures.
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(json.dumps({**kept, **results}, indent=2) + "\n")
     print(f"written to {out.relative_to(ROOT)}")
     return 0
 
