@@ -15,6 +15,7 @@ import shutil
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from engine.adapters import migrate, secretbox
 from engine.bootstrap import bootstrap
 from engine.domain import signing
 from engine.domain.statuses import Mode
-from engine.services import tenants
+from engine.services import fulfilment, tenants
 from engine.settings import Settings
 
 DEMO_DIR = Path("var/demo")
@@ -191,6 +192,44 @@ def main() -> int:
                 if (done and last >= len(accepted)) or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
+
+            print("\n-- Production (the print shop reports back, as `inkwell orders …` does)")
+            made_it = next((i for i, s in statuses.items() if s == "processing"), None)
+            if made_it is not None:
+                order_id = uuid.UUID(made_it)
+                letters = [
+                    uuid.UUID(r["id"])
+                    for r in c.get(f"/orders/{made_it}").json()["order"]["recipients"]
+                    if r["status"] == "rendered"
+                ]
+                steps = [
+                    ("printed", fulfilment.record_printed(app, order_id)),
+                    (
+                        "mailed",
+                        fulfilment.record_mailed(
+                            app,
+                            order_id,
+                            {lid: f"9400100000000{n:09d}" for n, lid in enumerate(letters)},
+                        ),
+                    ),
+                    ("delivered", fulfilment.record_delivered(app, order_id)),
+                ]
+                for what, progress in steps:
+                    told = Counter(progress.events)
+                    print(
+                        f"  {what:9} -> {progress.status:9} "
+                        + ", ".join(f"{e} x{n}" for e, n in told.items())
+                    )
+                # Deliveries are not ordered: wait for every one these reports started.
+                expected = sum(len(progress.events) for _, progress in steps)
+                later = {e for _, progress in steps for e in progress.events}
+                deadline = time.monotonic() + 30
+                while (
+                    time.monotonic() < deadline
+                    and sum(1 for r in receiver.received if r["event"] in later) < expected
+                ):
+                    time.sleep(0.2)
+                counts = Counter(c.get(f"/orders/{i}").json()["order"]["status"] for i in accepted)
 
             print("\n-- Summary")
             print("Orders by status: " + ", ".join(f"{s}={n}" for s, n in sorted(counts.items())))
