@@ -17,6 +17,9 @@ from engine.services import outbox
 
 log = logging.getLogger("inkwell.relay")
 BATCH = 500
+#: How soon a relay looks again while a queue is full: its workers free room continuously,
+#: and a job that writes nothing (a delivered webhook) wakes no relay.
+FULL_POLL_S = 0.05
 
 
 def publisher(broker: dramatiq.Broker) -> outbox.Publish:
@@ -52,6 +55,11 @@ def relay_all(app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> int:
             if sent < BATCH:
                 break
     return total
+
+
+def full(room: outbox.Room) -> bool:
+    """Whether some queue has no room left (so due rows may be waiting for it)."""
+    return any(room(q) <= 0 for q in set(outbox.ACTOR_QUEUES.values()))
 
 
 def room(broker: dramatiq.Broker, backlog_max: int) -> outbox.Room:
@@ -105,11 +113,14 @@ class Relay:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        wait_s = self.interval_s
         while not self._stop.is_set():
-            self._wake.wait(self.interval_s)
+            self._wake.wait(wait_s)
             self._wake.clear()
             try:
                 relay_all(self.app, self.publish, self.room)
+                wait_s = FULL_POLL_S if full(self.room) else self.interval_s
             except Exception:
                 log.exception("outbox relay failed; will try again")
+                wait_s = self.interval_s
                 self._stop.wait(1.0)

@@ -289,6 +289,16 @@ class OutboxMessage(Base):
             postgresql_where=sa.text("published_at IS NULL"),
             sqlite_where=sa.text("published_at IS NULL"),
         ),
+        #: The relay's round-robin: a queue's due rows in (tenant, age) order.
+        sa.Index(
+            "ix_outbox_fair",
+            "queue_name",
+            "tenant_id",
+            "available_at",
+            "id",
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
+        ),
     )
 
 

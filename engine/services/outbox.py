@@ -105,6 +105,8 @@ def relay_batch(
     """Publish up to `limit` due rows of one queue, no more than it has room for, tenants
     in turn; returns how many. Safe to run in many processes: on PostgreSQL one relay at
     a time fills a queue, so the room it measured is still there when it publishes."""
+    if room(queue_name) <= 0:  # full: no need to ask the database
+        return 0
     with session_factory() as session:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(_LOCK_QUEUE, {"key": _lock_key(queue_name)})
@@ -140,6 +142,7 @@ _DUE = sa.and_(
 _RANKED = (
     sa.select(
         _O.c.id,
+        _O.c.available_at,
         sa.func.row_number()
         .over(partition_by=_O.c.tenant_id, order_by=(_O.c.available_at, _O.c.id))
         .label("turn"),
@@ -147,13 +150,20 @@ _RANKED = (
     .where(_DUE)
     .subquery("ranked")
 )
-#: Each tenant's oldest due row first, then each one's second, and so on. The window is
-#: computed in a subquery: PostgreSQL locks rows of a plain join, not of a window.
+#: The `n` rows whose turn comes first: each tenant's oldest due row, then each one's
+#: second, and so on. Ranked on ids alone (the index `ix_outbox_fair` hands the rows over
+#: in partition order), cut to `n`, and only then joined back for their arguments.
+_PICK = (
+    sa.select(_RANKED.c.id, _RANKED.c.turn, _RANKED.c.available_at)
+    .order_by(_RANKED.c.turn, _RANKED.c.available_at)
+    .limit(sa.bindparam("n"))
+    .subquery("pick")
+)
+#: PostgreSQL locks rows of a plain join, not of a window: hence the two subqueries.
 _FAIR_DUE = (
     sa.select(_O.c.id, _O.c.actor_name, _O.c.args)
-    .join(_RANKED, _RANKED.c.id == _O.c.id)
-    .order_by(_RANKED.c.turn, _O.c.available_at)
-    .limit(sa.bindparam("n"))
+    .join(_PICK, _PICK.c.id == _O.c.id)
+    .order_by(_PICK.c.turn, _PICK.c.available_at)
     .with_for_update(of=_O, skip_locked=True)
 )
 _LOCK_QUEUE = sa.text("SELECT pg_advisory_xact_lock(:key)")

@@ -17,7 +17,21 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("outbox", sa.Column("tenant_id", sa.Uuid(), nullable=True))
+    op.create_index(
+        "ix_outbox_fair",
+        "outbox",
+        ["queue_name", "tenant_id", "available_at", "id"],
+        unique=False,
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(
+        "ix_outbox_fair",
+        table_name="outbox",
+        postgresql_where=sa.text("published_at IS NULL"),
+        sqlite_where=sa.text("published_at IS NULL"),
+    )
     op.drop_column("outbox", "tenant_id")
