@@ -6,6 +6,10 @@ IPv4-mapped, NAT64 and 6to4 forms); the sender then connects to that vetted addr
 never looks the name up again, so DNS rebinding has nothing to rebind. Cloud metadata
 addresses stay refused even when private targets are allowed (tests and the demo).
 
+Lookups go through `system_resolver`, a DNS client on the caller's thread with a deadline
+(`dns_lookup`): a name that never answers costs its own caller the timeout and nothing
+else, so one tenant's hanging names cannot starve other lookups in the process.
+
 `check_url` and `resolve_target` never raise on any input: a problem is a string.
 Problems never say what a name resolved to.
 """
@@ -14,12 +18,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from engine.adapters.dns_lookup import DnsResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: A resolver: host and port to the addresses a connection could go to. Raises OSError
@@ -41,8 +44,6 @@ _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
 
 #: The only place brackets may be: around an IPv6 literal, before an optional port.
 _BRACKETED = re.compile(r"^(?:[^@\[\]]*@)?\[[0-9a-fA-F:.]+\](?::[0-9]*)?$")
-#: Lookups run here so a slow resolver never holds a request thread past its timeout.
-_lookups = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dns")
 
 
 @dataclass(frozen=True)
@@ -56,18 +57,10 @@ class Target:
 
 
 def system_resolver(timeout_s: float = DEFAULT_DNS_TIMEOUT_S) -> Resolve:
-    """The OS resolver, given at most `timeout_s` per lookup (raises TimeoutError)."""
-
-    def resolve(host: str, port: int) -> Sequence[str]:
-        future = _lookups.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
-        try:
-            infos = future.result(timeout=timeout_s)
-        except FutureTimeout as e:
-            future.cancel()
-            raise TimeoutError(f"lookup of {host} took longer than {timeout_s} s") from e
-        return [str(info[4][0]).split("%", 1)[0] for info in infos]
-
-    return resolve
+    """The hosts file, then DNS (resolv.conf's nameservers), given at most `timeout_s` per
+    lookup (raises TimeoutError). Runs on the caller's thread and parks none: see
+    `engine.adapters.dns_lookup` for why it is not getaddrinfo in a thread pool."""
+    return DnsResolver(timeout_s)
 
 
 def _embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:

@@ -41,7 +41,13 @@ REFUSED_ADDRESSES = [
     ("2002:a9fe:a9fe::", "6to4 of metadata"),
 ]
 PUBLIC_ADDRESSES = ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "64:ff9b::808:808"]
-METADATA = ["169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe"]
+METADATA = [
+    "169.254.169.254",
+    "fd00:ec2::254",
+    "::ffff:169.254.169.254",
+    "64:ff9b::a9fe:a9fe",  # NAT64
+    "2002:a9fe:a9fe::",  # 6to4
+]
 
 
 def answering(*addresses: str) -> url_guard.Resolve:
