@@ -537,11 +537,12 @@ def retry(app: Inkwell, principal: Principal, delivery_id: uuid.UUID) -> tables.
             )
         _check_manual_allowance(app, session, endpoint.id, 1, now)
         webhooks.requeue(session, delivery, now)
+        _note_manual_send(session, endpoint.id, delivery.id, "retry", now)
         uow.commit()
     return delivery
 
 
-#: How far back manual resends count toward an endpoint's allowance.
+#: How far back manual sends (retries and resends) count toward an endpoint's allowance.
 MANUAL_WINDOW = timedelta(hours=1)
 
 
@@ -549,15 +550,15 @@ def _check_manual_allowance(
     app: Inkwell, session: Session, endpoint_id: uuid.UUID, adding: int, now: datetime
 ) -> None:
     """Refuse `adding` more manual sends to an endpoint past its hourly allowance, counted
-    from the resend deliveries in the database (the caller holds the endpoint's row lock)."""
+    from the manual sends on record (the caller holds the endpoint's row lock)."""
     limit = app.settings.webhook_manual_sends_per_hour
-    d = tables.WebhookDelivery
+    m = tables.WebhookManualSend
     since = now - MANUAL_WINDOW
     sent = list(
         session.scalars(
-            sa.select(d.created_at)
-            .where(d.endpoint_id == endpoint_id, d.key.like("%:resend:%"), d.created_at > since)
-            .order_by(d.created_at)
+            sa.select(m.sent_at)
+            .where(m.endpoint_id == endpoint_id, m.sent_at > since)
+            .order_by(m.sent_at)
         )
     )
     if len(sent) + adding <= limit:
@@ -566,6 +567,21 @@ def _check_manual_allowance(
     free_at = sent[min(len(sent) + adding - limit, len(sent)) - 1] + MANUAL_WINDOW
     retry_after_s = max(1, math.ceil((free_at - now).total_seconds()))
     raise errors.ManualResendsExhausted(endpoint_id, limit=limit, retry_after_s=retry_after_s)
+
+
+def _note_manual_send(
+    session: Session, endpoint_id: uuid.UUID, delivery_id: uuid.UUID, kind: str, now: datetime
+) -> None:
+    """Put one manual send on record, in the transaction that makes it."""
+    session.add(
+        tables.WebhookManualSend(
+            id=uuid.uuid4(),
+            endpoint_id=endpoint_id,
+            delivery_id=delivery_id,
+            kind=kind,
+            sent_at=now,
+        )
+    )
 
 
 def resend(
@@ -644,6 +660,7 @@ def resend(
                 now,
                 resend_of=original,
             )
+            _note_manual_send(session, endpoint.id, delivery_id, "resend", now)
             outbox.enqueue(
                 session,
                 "deliver_webhook",
