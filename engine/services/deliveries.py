@@ -6,6 +6,9 @@ delivery at once, and the lease outlives the actor's time limit, so a slow send 
 sent again while it runs; a worker killed mid-send leaves a lease that expires, and the
 sweeper records that attempt as failed and schedules the next one by the backoff.
 Receivers see at-least-once delivery and can dedupe on `webhook-id`.
+
+Attempt errors are fixed sentences a partner may read; exception text goes to the log,
+with ids only.
 """
 
 from __future__ import annotations
@@ -133,6 +136,12 @@ class _Claim(_Attempted):
     event_type: str
 
 
+#: Attempt errors for failures on our side: partner-safe, no exception text.
+SEND_FAILED = "the attempt could not be sent because of an error on our side"
+RECORD_FAILED = "the receiver's response could not be recorded"
+WORKER_LOST = "the attempt did not finish (its worker stopped or was lost)"
+
+
 def _failure(error: str) -> AttemptResult:
     return AttemptResult(status_code=None, latency_ms=0, body=None, error=error, retry_after=None)
 
@@ -157,14 +166,24 @@ def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
             event_type=claim.event_type,
         )
         result = app.sender.post(claim.url, claim.body, headers)
-    except Exception as e:  # a fault of ours still ends the attempt, logged
-        log.exception("webhook delivery %s: sending failed", delivery_id)
-        result = _failure(f"could not send: {type(e).__name__}")
+    except Exception:  # a fault of ours still ends the attempt, logged
+        log.warning(
+            "webhook delivery %s attempt %d: sending failed",
+            delivery_id,
+            claim.attempt,
+            exc_info=True,
+        )
+        result = _failure(SEND_FAILED)
     try:
         return _record(app, claim, result)
-    except Exception as e:  # e.g. the database refused something the receiver sent
-        log.exception("webhook delivery %s: recording the attempt failed", delivery_id)
-        return _record(app, claim, _failure(f"could not record the response: {type(e).__name__}"))
+    except Exception:  # e.g. the database refused something the receiver sent
+        log.warning(
+            "webhook delivery %s attempt %d: recording the attempt failed",
+            delivery_id,
+            claim.attempt,
+            exc_info=True,
+        )
+        return _record(app, claim, _failure(RECORD_FAILED))
 
 
 def record_lost_attempt(
@@ -175,7 +194,7 @@ def record_lost_attempt(
     tenant_id: uuid.UUID,
 ) -> str:
     """An attempt whose lease ran out unrecorded (its worker died) counts as failed."""
-    lost = _failure("the attempt did not finish (its worker stopped or was lost)")
+    lost = _failure(WORKER_LOST)
     return _record(app, _Attempted(delivery_id, attempt, endpoint_id, tenant_id), lost)
 
 
@@ -276,12 +295,10 @@ def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
     return claim
 
 
-def _record(
-    app: Inkwell, claim: _Attempted, result: AttemptResult, problem: str | None = None
-) -> str:
+def _record(app: Inkwell, claim: _Attempted, result: AttemptResult) -> str:
     now = app.clock()
     settings = app.settings
-    error = result.error or (f"refused target: {problem}" if problem else None)
+    error = result.error
     attempt: dict[str, object] = {
         "id": uuid.uuid4(),
         "delivery_id": claim.delivery_id,
@@ -300,7 +317,7 @@ def _record(
         "last_status_code": attempt["status_code"],
         "last_error": attempt["error"],
     }
-    ok = result.ok and problem is None
+    ok = result.ok
     with app.uow() as uow:
         session = uow.session
         sql.insert_ignoring_conflict(session, _A, attempt, ["delivery_id", "number"])
