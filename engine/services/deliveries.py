@@ -4,7 +4,9 @@ One delivery per (event, endpoint), with one stable `webhook-id` (the delivery i
 its attempts. An attempt is claimed with a lease first, so two workers never send the same
 delivery at once, and the lease outlives the actor's time limit, so a slow send is never
 sent again while it runs; a worker killed mid-send leaves a lease that expires, and the
-sweeper records that attempt as failed and schedules the next one by the backoff.
+sweeper records that attempt as failed and schedules the next one by the backoff. So is
+an attempt that could not be prepared (e.g. a secret sealed under a key we no longer
+hold): every delivery ends.
 Receivers see at-least-once delivery and can dedupe on `webhook-id`.
 
 Attempt errors are fixed sentences a partner may read; exception text goes to the log,
@@ -26,12 +28,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import errors
-from engine.adapters import sql, tables
+from engine.adapters import secretbox, sql, tables
 from engine.adapters.webhook_sender import AttemptResult, clean_text
 from engine.bootstrap import Inkwell
 from engine.domain import backoff, signing
 from engine.domain.timestamps import iso
-from engine.services import outbox, webhooks
+from engine.services import jobs, outbox, webhooks
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
@@ -136,9 +138,20 @@ class _Claim(_Attempted):
     event_type: str
 
 
+class _Unprepared(Exception):
+    """A claimed attempt that could not be prepared for sending (raised by `_claim`)."""
+
+    def __init__(self, attempted: _Attempted, reason: str) -> None:
+        super().__init__(reason)
+        self.attempted = attempted
+        self.reason = reason
+
+
 #: Attempt errors for failures on our side: partner-safe, no exception text.
 SEND_FAILED = "the attempt could not be sent because of an error on our side"
 RECORD_FAILED = "the receiver's response could not be recorded"
+SECRET_UNREADABLE = "the endpoint's signing secret could not be opened; rotate the secret"
+UNPREPARED = "the attempt could not be prepared because of an error on our side"
 WORKER_LOST = "the attempt did not finish (its worker stopped or was lost)"
 
 
@@ -154,7 +167,10 @@ def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
 
     Returns what happened: `skipped`, `succeeded`, `retrying`, `failed` or `superseded`.
     """
-    claim = _claim(app, delivery_id)
+    try:
+        claim = _claim(app, delivery_id)
+    except _Unprepared as e:
+        return _record(app, e.attempted, _failure(e.reason), ours=True)
     if claim is None:
         return "skipped"
     try:
@@ -256,46 +272,80 @@ _ENDPOINT_FAILED = (
 
 
 def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
+    """Claim the delivery's next attempt and load what sending it takes; None if it is not
+    due, held by another worker, or its endpoint is deactivated.
+
+    Raises:
+        _Unprepared: claimed (and committed), but it cannot be sent; record it as failed.
+    """
     now = app.clock()
     lease = now + timedelta(seconds=app.settings.webhook_lease_s)
+    params = {"did": delivery_id, "now": now, "due": now + timedelta(seconds=1), "lease": lease}
     with app.uow() as uow:
-        session = uow.session
-        row = session.execute(
-            _CLAIM,
-            {"did": delivery_id, "now": now, "due": now + timedelta(seconds=1), "lease": lease},
-        ).one_or_none()
+        row = uow.session.execute(_CLAIM, params).one_or_none()
         if row is None:
             return None
-        attempt, endpoint_id, event_id, tenant_id = row
-        loaded = session.execute(_LOAD, {"eid": endpoint_id, "evid": event_id}).one()
-        if not loaded.is_active:
-            session.execute(
-                _UPDATE_DELIVERY.values(
-                    status="failed",
-                    attempts=_D.c.attempts - 1,
-                    lease_until=None,
-                    last_error="endpoint is deactivated; reactivate it to send again",
-                    updated_at=now,
-                ),
-                {"did": delivery_id},
-            )
+        try:
+            claim = _prepare(app, uow.session, delivery_id, row, now)
             uow.commit()
-            return None
-        claim = _Claim(
-            delivery_id=delivery_id,
-            attempt=attempt,
-            url=loaded.url,
-            secrets=webhooks.signing_secrets(loaded, now, app.secret_keys),
-            body=payload(loaded),
-            event_type=loaded.type,
-            endpoint_id=endpoint_id,
-            tenant_id=tenant_id,
-        )
+            return claim
+        except Exception as e:
+            if jobs.is_transient(e):
+                raise  # the actor retries it; nothing was claimed
+            log.warning(
+                "webhook delivery %s attempt %d: the attempt could not be prepared",
+                delivery_id,
+                row.attempts,
+                exc_info=True,
+            )
+            reason = SECRET_UNREADABLE if isinstance(e, secretbox.CannotOpen) else UNPREPARED
+    # That transaction may be unusable (a database error in it), so it was rolled back;
+    # the attempt is claimed again in a fresh one, to be recorded as failed.
+    with app.uow() as uow:
+        row = uow.session.execute(_CLAIM, params).one_or_none()
         uow.commit()
-    return claim
+    if row is None:
+        return None  # someone else has it now
+    attempt, endpoint_id, _, tenant_id = row
+    raise _Unprepared(_Attempted(delivery_id, attempt, endpoint_id, tenant_id), reason)
 
 
-def _record(app: Inkwell, claim: _Attempted, result: AttemptResult) -> str:
+def _prepare(
+    app: Inkwell, session: Session, delivery_id: uuid.UUID, row: sa.Row[Any], now: datetime
+) -> _Claim | None:
+    """What sending a claimed attempt takes; None (and the delivery failed) if its endpoint
+    has been deactivated. The caller commits."""
+    attempt, endpoint_id, event_id, tenant_id = row
+    loaded = session.execute(_LOAD, {"eid": endpoint_id, "evid": event_id}).one()
+    if not loaded.is_active:
+        session.execute(
+            _UPDATE_DELIVERY.values(
+                status="failed",
+                attempts=_D.c.attempts - 1,
+                lease_until=None,
+                last_error="endpoint is deactivated; reactivate it to send again",
+                updated_at=now,
+            ),
+            {"did": delivery_id},
+        )
+        return None
+    return _Claim(
+        delivery_id=delivery_id,
+        attempt=attempt,
+        url=loaded.url,
+        secrets=webhooks.signing_secrets(loaded, now, app.secret_keys),
+        body=payload(loaded),
+        event_type=loaded.type,
+        endpoint_id=endpoint_id,
+        tenant_id=tenant_id,
+    )
+
+
+def _record(app: Inkwell, claim: _Attempted, result: AttemptResult, *, ours: bool = False) -> str:
+    """Put an attempt on record and decide what follows: done, the next attempt by the
+    backoff, or failed. `ours`: the failure was on our side (the attempt could not be
+    prepared) and the receiver never saw it, so it does not count toward deactivating the
+    endpoint."""
     now = app.clock()
     settings = app.settings
     error = result.error
@@ -348,13 +398,14 @@ def _record(app: Inkwell, claim: _Attempted, result: AttemptResult) -> str:
         if not _changed(done):
             uow.commit()
             return "superseded"
-        # Reference 000: N consecutive failed ATTEMPTS deactivate the endpoint.
-        failures = session.execute(_ENDPOINT_FAILED, {"eid": claim.endpoint_id}).scalar_one()
         reason = None
-        if gone:
-            reason = "the endpoint answered 410 Gone"
-        elif failures >= settings.webhook_max_consecutive_failures:
-            reason = f"{failures} consecutive failed attempts"
+        if not ours:
+            # Reference 000: N consecutive failed ATTEMPTS deactivate the endpoint.
+            failures = session.execute(_ENDPOINT_FAILED, {"eid": claim.endpoint_id}).scalar_one()
+            if gone:
+                reason = "the endpoint answered 410 Gone"
+            elif failures >= settings.webhook_max_consecutive_failures:
+                reason = f"{failures} consecutive failed attempts"
         if reason:
             endpoint = session.get(tables.WebhookEndpoint, claim.endpoint_id)
             assert endpoint is not None

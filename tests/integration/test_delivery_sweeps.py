@@ -10,17 +10,20 @@ import logging
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from standardwebhooks.webhooks import Webhook
 
-from engine.adapters import tables
-from engine.bootstrap import Inkwell, bootstrap
-from engine.services import deliveries, events, keys, orders, tenants, webhooks
+from engine.adapters import secretbox, tables
+from engine.bootstrap import Inkwell, bootstrap, utcnow
+from engine.services import deliveries, events, keys, orders, sweeper, tenants, webhooks
 from engine.services.keys import Principal
 from tests.conftest import make_settings, order_body
 from tests.integration.hostile import RawReceiver, answer, drive, state
+from tests.integration.test_secrets_at_rest import Receiver
 
 
 def ok_receiver() -> RawReceiver:
@@ -98,3 +101,53 @@ def test_a_fault_while_sending_is_recorded_as_a_sentence_and_logged_with_ids(
             assert str(delivery_id) in record.getMessage()
             assert record.exc_info is not None and "base64" in str(record.exc_info[1])
             assert "Thank you for your business" not in record.getMessage()
+
+
+# --- an attempt that cannot be prepared ---------------------------------------------------
+
+
+def test_a_secret_sealed_under_another_key_fails_attempts_by_the_schedule_until_rotated(
+    quick: Inkwell, pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver()
+    try:
+        # Given an endpoint whose secret was sealed under a SECRET_KEY we no longer hold
+        other = bootstrap(make_settings(pg_url, tmp_path, secret_key=secretbox.new_key()))
+        try:
+            delivery_id, endpoint_id, who = new_delivery(other, receiver.url)
+        finally:
+            other.close()
+
+        # When our workers try to deliver to it
+        caplog.set_level(logging.WARNING, logger="inkwell.deliveries")
+        outcomes = drive(quick, delivery_id)
+
+        # Then each attempt failed with a partner-safe sentence, by the schedule, and the
+        # delivery ended failed; nothing was sent
+        assert outcomes == ["retrying", "retrying", "failed", "skipped"]
+        found = state(quick, delivery_id)
+        assert found.status == "failed" and found.attempts == 3
+        reason = "the endpoint's signing secret could not be opened; rotate the secret"
+        assert [(r.number, r.error) for r in found.rows] == [(n, reason) for n in (1, 2, 3)]
+        assert receiver.received == []
+        # And the sweeper, however late, has nothing to send again
+        quick.clock = lambda: utcnow() + timedelta(days=1)
+        assert sweeper.sweep(quick).deliveries_requeued == 0
+        assert state(quick, delivery_id).attempts == 3
+        # And the log says why, for operators, naming ids
+        logged = [r for r in caplog.records if r.name == "inkwell.deliveries"]
+        assert logged and all(str(delivery_id) in r.getMessage() for r in logged)
+        assert all(r.exc_info and r.exc_info[0] is secretbox.CannotOpen for r in logged)
+
+        # When the partner rotates the secret and retries the delivery
+        quick.clock = utcnow
+        _, secret = webhooks.rotate_secret(quick, who, endpoint_id)
+        deliveries.retry(quick, who, delivery_id)
+
+        # Then it is sent, signed with the new secret alone
+        assert drive(quick, delivery_id) == ["succeeded", "skipped"]
+        [(headers, body)] = receiver.received
+        assert Webhook(secret).verify(body, headers)
+        assert endpoint_row(quick, endpoint_id).previous_secret is None
+    finally:
+        receiver.close()
