@@ -4,9 +4,9 @@ One delivery per (event, endpoint), with one stable `webhook-id` (the delivery i
 its attempts. An attempt is claimed with a lease first, so two workers never send the same
 delivery at once, and the lease outlives the actor's time limit, so a slow send is never
 sent again while it runs; a worker killed mid-send leaves a lease that expires, and the
-sweeper records that attempt as failed and schedules the next one by the backoff. So is
-an attempt that could not be prepared (e.g. a secret sealed under a key we no longer
-hold): every delivery ends.
+sweeper records that attempt as failed and schedules the next one by the backoff. So does
+an attempt whose job was lost before it ran, and one that could not be prepared (e.g. a
+secret sealed under a key we no longer hold): every delivery ends.
 Receivers see at-least-once delivery and can dedupe on `webhook-id`.
 
 Attempt errors are fixed sentences a partner may read; exception text goes to the log,
@@ -153,6 +153,7 @@ RECORD_FAILED = "the receiver's response could not be recorded"
 SECRET_UNREADABLE = "the endpoint's signing secret could not be opened; rotate the secret"
 UNPREPARED = "the attempt could not be prepared because of an error on our side"
 WORKER_LOST = "the attempt did not finish (its worker stopped or was lost)"
+JOB_LOST = "the attempt's job was lost before it ran"
 
 
 def _failure(error: str) -> AttemptResult:
@@ -214,6 +215,32 @@ def record_lost_attempt(
     return _record(app, _Attempted(delivery_id, attempt, endpoint_id, tenant_id), lost)
 
 
+def record_unstarted_attempt(app: Inkwell, delivery_id: uuid.UUID, due_before: datetime) -> str:
+    """A delivery due since before `due_before` and never claimed (its job was lost before
+    it ran) counts one failed attempt, and the next is scheduled by the backoff.
+
+    Returns what `deliver` would, or `skipped` if it is no longer stalled (a worker took
+    it meanwhile).
+    """
+    now = app.clock()
+    with app.uow() as uow:
+        row = uow.session.execute(
+            _TAKE_STALLED,
+            {
+                "did": delivery_id,
+                "before": due_before,
+                "now": now,
+                "lease": now + timedelta(seconds=app.settings.webhook_lease_s),
+            },
+        ).one_or_none()
+        uow.commit()
+    if row is None:
+        return "skipped"
+    attempt, endpoint_id, tenant_id = row
+    taken = _Attempted(delivery_id, attempt, endpoint_id, tenant_id)
+    return _record(app, taken, _failure(JOB_LOST), ours=True)
+
+
 _D = tables.table_of(tables.WebhookDelivery)
 _E = tables.table_of(tables.WebhookEndpoint)
 _EV = tables.table_of(tables.Event)
@@ -251,6 +278,23 @@ _LOAD = (
     .where(_E.c.id == sa.bindparam("eid"), _EV.c.id == sa.bindparam("evid"))
 )
 _UPDATE_DELIVERY = sa.update(_D).where(_D.c.id == sa.bindparam("did"))
+#: Taking a stalled, never-claimed delivery to record its lost attempt: held as a claim
+#: is, so no worker sends it while that is recorded.
+_TAKE_STALLED = (
+    sa.update(_D)
+    .where(
+        _D.c.id == sa.bindparam("did"),
+        _D.c.status.in_(("pending", "retrying")),
+        _D.c.lease_until.is_(None),
+        sa.func.coalesce(_D.c.next_attempt_at, _D.c.created_at) < sa.bindparam("before"),
+    )
+    .values(
+        lease_until=sa.bindparam("lease"),
+        attempts=_D.c.attempts + 1,
+        updated_at=sa.bindparam("now"),
+    )
+    .returning(_D.c.attempts, _D.c.endpoint_id, _D.c.tenant_id)
+)
 #: Recording an attempt: only if no later claim has taken the delivery since ours (an
 #: attempt that outlived its lease must not overwrite the newer one's outcome).
 _RECORD = sa.update(_D).where(
@@ -343,9 +387,9 @@ def _prepare(
 
 def _record(app: Inkwell, claim: _Attempted, result: AttemptResult, *, ours: bool = False) -> str:
     """Put an attempt on record and decide what follows: done, the next attempt by the
-    backoff, or failed. `ours`: the failure was on our side (the attempt could not be
-    prepared) and the receiver never saw it, so it does not count toward deactivating the
-    endpoint."""
+    backoff, or failed. `ours`: the failure was on our side (the job was lost, or the
+    attempt could not be prepared) and the receiver never saw it, so it does not count
+    toward deactivating the endpoint."""
     now = app.clock()
     settings = app.settings
     error = result.error

@@ -10,7 +10,7 @@ import logging
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -151,3 +151,143 @@ def test_a_secret_sealed_under_another_key_fails_attempts_by_the_schedule_until_
         assert endpoint_row(quick, endpoint_id).previous_secret is None
     finally:
         receiver.close()
+
+
+# --- a job lost before it ran -----------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def broker_loses_what_is_published(app: Inkwell) -> None:
+    """The relay publishes every due outbox row, and the broker loses them all."""
+    o = tables.OutboxMessage
+    with app.uow() as uow:
+        uow.session.execute(
+            sa.update(o)
+            .where(o.published_at.is_(None), o.available_at <= app.clock())
+            .values(published_at=app.clock())
+        )
+        uow.commit()
+
+
+def deliver_jobs(app: Inkwell, delivery_id: uuid.UUID) -> list[datetime]:
+    """When each deliver_webhook job for this delivery was due, in order."""
+    o = tables.OutboxMessage
+    with app.uow() as uow:
+        rows = uow.session.execute(
+            sa.select(o.available_at, o.args)
+            .where(o.actor_name == "deliver_webhook")
+            .order_by(o.available_at)
+        ).all()
+    return [at for at, args in rows if args["delivery_id"] == str(delivery_id)]
+
+
+@pytest.fixture
+def timed(pg_url: str, tmp_path: Path) -> Iterator[tuple[Inkwell, Clock]]:
+    """An app on a hand-moved clock: stage deadline 60 s, retries after 30 s then 300 s."""
+    app = bootstrap(
+        make_settings(pg_url, tmp_path, stage_deadline_s=60, webhook_retry_schedule_s=(30, 300))
+    )
+    clock = Clock()
+    app.clock = clock
+    yield app, clock
+    app.close()
+
+
+def test_a_lost_job_is_swept_once_per_backoff_step_then_the_delivery_fails(
+    timed: tuple[Inkwell, Clock],
+) -> None:
+    app, clock = timed
+    with ok_receiver() as receiver:
+        # Given a delivery whose job the broker lost (and loses every job after it)
+        delivery_id, endpoint_id, _ = new_delivery(app, receiver.url)
+        start = clock.now
+        broker_loses_what_is_published(app)
+
+        # When the sweeper runs every 15 s for 15 minutes
+        swept_at: list[float] = []
+        for _ in range(60):
+            clock.advance(15)
+            broker_loses_what_is_published(app)
+            if sweeper.sweep(app).deliveries_requeued:
+                swept_at.append((clock.now - start).total_seconds())
+
+        # Then it was swept once per backoff step: 60 s past due (75 s), 60 s past the
+        # 30 s retry (180 s), 60 s past the 300 s retry (555 s), and never again
+        assert swept_at == [75, 180, 555]
+        # And each sweep counted one failed attempt with a partner-safe sentence
+        found = state(app, delivery_id)
+        assert found.status == "failed" and found.attempts == 3
+        assert found.next_attempt_at is None and found.lease_until is None
+        assert [(r.number, r.status_code, r.error) for r in found.rows] == [
+            (n, None, "the attempt's job was lost before it ran") for n in (1, 2, 3)
+        ]
+        # And the next attempts were enqueued by the backoff (fan-out, +30 s, +300 s)
+        assert [(at - start).total_seconds() for at in deliver_jobs(app, delivery_id)] == [
+            0,
+            75 + 30,
+            180 + 300,
+        ]
+        # And the receiver never heard of it, and the endpoint is not blamed for our loss
+        assert receiver.hits == 0
+        endpoint = endpoint_row(app, endpoint_id)
+        assert endpoint.is_active and endpoint.consecutive_failures == 0
+
+
+def test_a_late_job_after_a_sweep_waits_for_the_next_attempt_which_is_sent(
+    timed: tuple[Inkwell, Clock],
+) -> None:
+    app, clock = timed
+    with ok_receiver() as receiver:
+        # Given a delivery whose job was swept as lost (attempt 1 failed, next in 30 s)
+        delivery_id, _, _ = new_delivery(app, receiver.url)
+        broker_loses_what_is_published(app)
+        clock.advance(61)
+        assert sweeper.sweep(app).deliveries_requeued == 1
+
+        # When the job was only late, and runs now
+        late = deliveries.deliver(app, delivery_id)
+
+        # Then it sends nothing before the scheduled attempt
+        assert late == "skipped" and receiver.hits == 0
+        # And the scheduled attempt (number 2) is sent once and succeeds
+        clock.advance(30)
+        assert drive(app, delivery_id) == ["succeeded", "skipped"]
+        assert receiver.hits == 1
+        found = state(app, delivery_id)
+        assert found.status == "succeeded"
+        assert [(r.number, r.status_code) for r in found.rows] == [(1, None), (2, 200)]
+
+
+def test_a_job_still_waiting_in_the_outbox_is_not_counted_as_lost(
+    timed: tuple[Inkwell, Clock],
+) -> None:
+    app, clock = timed
+    with ok_receiver():
+        # Given a delivery whose job the relay holds back (its broker queue is full)
+        delivery_id, _, _ = new_delivery(app, "http://127.0.0.1:9/hook")
+
+        # When the sweeper runs long after it was due
+        clock.advance(3600)
+        report = sweeper.sweep(app)
+
+        # Then nothing was counted: the job is queued, not lost
+        assert report.deliveries_requeued == 0
+        found = state(app, delivery_id)
+        assert (found.status, found.attempts, found.rows) == ("pending", 0, [])
+
+        # And once the relay has published it and the broker lost it, it is counted
+        broker_loses_what_is_published(app)
+        assert sweeper.sweep(app).deliveries_requeued == 1
+        assert state(app, delivery_id).attempts == 1
