@@ -86,7 +86,11 @@ def rotate_secret(
     return {
         "webhook": {**views.webhook(endpoint), "secret": secret},
         "previous_secret_expires_at": views.iso(endpoint.previous_secret_expires_at),
-        "message": "Secret rotated. Both secrets sign deliveries until the old one expires.",
+        "message": (
+            "Secret rotated. Both secrets sign deliveries until the old one expires."
+            if endpoint.previous_secret_expires_at is not None
+            else "Secret rotated. The old secret could not be opened, so only the new one signs."
+        ),
     }
 
 

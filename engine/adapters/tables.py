@@ -426,6 +426,24 @@ class WebhookAttempt(Base):
     __table_args__ = (sa.UniqueConstraint("delivery_id", "number"),)
 
 
+class WebhookManualSend(Base):
+    """One manual send to an endpoint (a retry of a failed delivery or a resend of an
+    event): an endpoint's hourly allowance counts these rows."""
+
+    __tablename__ = "webhook_manual_sends"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("webhook_endpoints.id"))
+    delivery_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("webhook_deliveries.id"))
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        sa.Index("ix_webhook_manual_sends_endpoint_sent", "endpoint_id", "sent_at"),
+        sa.CheckConstraint("kind IN ('retry', 'resend')", name="kind"),
+    )
+
+
 def table_of(model: type[Base]) -> sa.Table:
     """A model's Core table, for hot paths written as prebuilt Core statements."""
     table = model.__table__

@@ -4,8 +4,13 @@ One delivery per (event, endpoint), with one stable `webhook-id` (the delivery i
 its attempts. An attempt is claimed with a lease first, so two workers never send the same
 delivery at once, and the lease outlives the actor's time limit, so a slow send is never
 sent again while it runs; a worker killed mid-send leaves a lease that expires, and the
-sweeper records that attempt as failed and schedules the next one by the backoff.
+sweeper records that attempt as failed and schedules the next one by the backoff. So does
+an attempt whose job was lost before it ran, and one that could not be prepared (e.g. a
+secret sealed under a key we no longer hold): every delivery ends.
 Receivers see at-least-once delivery and can dedupe on `webhook-id`.
+
+Attempt errors are fixed sentences a partner may read; exception text goes to the log,
+with ids only.
 """
 
 from __future__ import annotations
@@ -23,12 +28,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import errors
-from engine.adapters import sql, tables
+from engine.adapters import secretbox, sql, tables
 from engine.adapters.webhook_sender import AttemptResult, clean_text
 from engine.bootstrap import Inkwell
 from engine.domain import backoff, signing
 from engine.domain.timestamps import iso
-from engine.services import outbox, webhooks
+from engine.services import jobs, outbox, webhooks
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
@@ -133,6 +138,24 @@ class _Claim(_Attempted):
     event_type: str
 
 
+class _Unprepared(Exception):
+    """A claimed attempt that could not be prepared for sending (raised by `_claim`)."""
+
+    def __init__(self, attempted: _Attempted, reason: str) -> None:
+        super().__init__(reason)
+        self.attempted = attempted
+        self.reason = reason
+
+
+#: Attempt errors for failures on our side: partner-safe, no exception text.
+SEND_FAILED = "the attempt could not be sent because of an error on our side"
+RECORD_FAILED = "the receiver's response could not be recorded"
+SECRET_UNREADABLE = "the endpoint's signing secret could not be opened; rotate the secret"
+UNPREPARED = "the attempt could not be prepared because of an error on our side"
+WORKER_LOST = "the attempt did not finish (its worker stopped or was lost)"
+JOB_LOST = "the attempt's job was lost before it ran"
+
+
 def _failure(error: str) -> AttemptResult:
     return AttemptResult(status_code=None, latency_ms=0, body=None, error=error, retry_after=None)
 
@@ -145,7 +168,10 @@ def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
 
     Returns what happened: `skipped`, `succeeded`, `retrying`, `failed` or `superseded`.
     """
-    claim = _claim(app, delivery_id)
+    try:
+        claim = _claim(app, delivery_id)
+    except _Unprepared as e:
+        return _record(app, e.attempted, _failure(e.reason), ours=True)
     if claim is None:
         return "skipped"
     try:
@@ -157,14 +183,24 @@ def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
             event_type=claim.event_type,
         )
         result = app.sender.post(claim.url, claim.body, headers)
-    except Exception as e:  # a fault of ours still ends the attempt, logged
-        log.exception("webhook delivery %s: sending failed", delivery_id)
-        result = _failure(f"could not send: {type(e).__name__}")
+    except Exception:  # a fault of ours still ends the attempt, logged
+        log.warning(
+            "webhook delivery %s attempt %d: sending failed",
+            delivery_id,
+            claim.attempt,
+            exc_info=True,
+        )
+        result = _failure(SEND_FAILED)
     try:
         return _record(app, claim, result)
-    except Exception as e:  # e.g. the database refused something the receiver sent
-        log.exception("webhook delivery %s: recording the attempt failed", delivery_id)
-        return _record(app, claim, _failure(f"could not record the response: {type(e).__name__}"))
+    except Exception:  # e.g. the database refused something the receiver sent
+        log.warning(
+            "webhook delivery %s attempt %d: recording the attempt failed",
+            delivery_id,
+            claim.attempt,
+            exc_info=True,
+        )
+        return _record(app, claim, _failure(RECORD_FAILED))
 
 
 def record_lost_attempt(
@@ -175,8 +211,34 @@ def record_lost_attempt(
     tenant_id: uuid.UUID,
 ) -> str:
     """An attempt whose lease ran out unrecorded (its worker died) counts as failed."""
-    lost = _failure("the attempt did not finish (its worker stopped or was lost)")
+    lost = _failure(WORKER_LOST)
     return _record(app, _Attempted(delivery_id, attempt, endpoint_id, tenant_id), lost)
+
+
+def record_unstarted_attempt(app: Inkwell, delivery_id: uuid.UUID, due_before: datetime) -> str:
+    """A delivery due since before `due_before` and never claimed (its job was lost before
+    it ran) counts one failed attempt, and the next is scheduled by the backoff.
+
+    Returns what `deliver` would, or `skipped` if it is no longer stalled (a worker took
+    it meanwhile).
+    """
+    now = app.clock()
+    with app.uow() as uow:
+        row = uow.session.execute(
+            _TAKE_STALLED,
+            {
+                "did": delivery_id,
+                "before": due_before,
+                "now": now,
+                "lease": now + timedelta(seconds=app.settings.webhook_lease_s),
+            },
+        ).one_or_none()
+        uow.commit()
+    if row is None:
+        return "skipped"
+    attempt, endpoint_id, tenant_id = row
+    taken = _Attempted(delivery_id, attempt, endpoint_id, tenant_id)
+    return _record(app, taken, _failure(JOB_LOST), ours=True)
 
 
 _D = tables.table_of(tables.WebhookDelivery)
@@ -216,6 +278,23 @@ _LOAD = (
     .where(_E.c.id == sa.bindparam("eid"), _EV.c.id == sa.bindparam("evid"))
 )
 _UPDATE_DELIVERY = sa.update(_D).where(_D.c.id == sa.bindparam("did"))
+#: Taking a stalled, never-claimed delivery to record its lost attempt: held as a claim
+#: is, so no worker sends it while that is recorded.
+_TAKE_STALLED = (
+    sa.update(_D)
+    .where(
+        _D.c.id == sa.bindparam("did"),
+        _D.c.status.in_(("pending", "retrying")),
+        _D.c.lease_until.is_(None),
+        sa.func.coalesce(_D.c.next_attempt_at, _D.c.created_at) < sa.bindparam("before"),
+    )
+    .values(
+        lease_until=sa.bindparam("lease"),
+        attempts=_D.c.attempts + 1,
+        updated_at=sa.bindparam("now"),
+    )
+    .returning(_D.c.attempts, _D.c.endpoint_id, _D.c.tenant_id)
+)
 #: Recording an attempt: only if no later claim has taken the delivery since ours (an
 #: attempt that outlived its lease must not overwrite the newer one's outcome).
 _RECORD = sa.update(_D).where(
@@ -237,51 +316,83 @@ _ENDPOINT_FAILED = (
 
 
 def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
+    """Claim the delivery's next attempt and load what sending it takes; None if it is not
+    due, held by another worker, or its endpoint is deactivated.
+
+    Raises:
+        _Unprepared: claimed (and committed), but it cannot be sent; record it as failed.
+    """
     now = app.clock()
     lease = now + timedelta(seconds=app.settings.webhook_lease_s)
+    params = {"did": delivery_id, "now": now, "due": now + timedelta(seconds=1), "lease": lease}
     with app.uow() as uow:
-        session = uow.session
-        row = session.execute(
-            _CLAIM,
-            {"did": delivery_id, "now": now, "due": now + timedelta(seconds=1), "lease": lease},
-        ).one_or_none()
+        row = uow.session.execute(_CLAIM, params).one_or_none()
         if row is None:
             return None
-        attempt, endpoint_id, event_id, tenant_id = row
-        loaded = session.execute(_LOAD, {"eid": endpoint_id, "evid": event_id}).one()
-        if not loaded.is_active:
-            session.execute(
-                _UPDATE_DELIVERY.values(
-                    status="failed",
-                    attempts=_D.c.attempts - 1,
-                    lease_until=None,
-                    last_error="endpoint is deactivated; reactivate it to send again",
-                    updated_at=now,
-                ),
-                {"did": delivery_id},
-            )
+        try:
+            claim = _prepare(app, uow.session, delivery_id, row, now)
             uow.commit()
-            return None
-        claim = _Claim(
-            delivery_id=delivery_id,
-            attempt=attempt,
-            url=loaded.url,
-            secrets=webhooks.signing_secrets(loaded, now, app.secret_keys),
-            body=payload(loaded),
-            event_type=loaded.type,
-            endpoint_id=endpoint_id,
-            tenant_id=tenant_id,
-        )
+            return claim
+        except Exception as e:
+            if jobs.is_transient(e):
+                raise  # the actor retries it; nothing was claimed
+            log.warning(
+                "webhook delivery %s attempt %d: the attempt could not be prepared",
+                delivery_id,
+                row.attempts,
+                exc_info=True,
+            )
+            reason = SECRET_UNREADABLE if isinstance(e, secretbox.CannotOpen) else UNPREPARED
+    # That transaction may be unusable (a database error in it), so it was rolled back;
+    # the attempt is claimed again in a fresh one, to be recorded as failed.
+    with app.uow() as uow:
+        row = uow.session.execute(_CLAIM, params).one_or_none()
         uow.commit()
-    return claim
+    if row is None:
+        return None  # someone else has it now
+    attempt, endpoint_id, _, tenant_id = row
+    raise _Unprepared(_Attempted(delivery_id, attempt, endpoint_id, tenant_id), reason)
 
 
-def _record(
-    app: Inkwell, claim: _Attempted, result: AttemptResult, problem: str | None = None
-) -> str:
+def _prepare(
+    app: Inkwell, session: Session, delivery_id: uuid.UUID, row: sa.Row[Any], now: datetime
+) -> _Claim | None:
+    """What sending a claimed attempt takes; None (and the delivery failed) if its endpoint
+    has been deactivated. The caller commits."""
+    attempt, endpoint_id, event_id, tenant_id = row
+    loaded = session.execute(_LOAD, {"eid": endpoint_id, "evid": event_id}).one()
+    if not loaded.is_active:
+        session.execute(
+            _UPDATE_DELIVERY.values(
+                status="failed",
+                attempts=_D.c.attempts - 1,
+                lease_until=None,
+                last_error="endpoint is deactivated; reactivate it to send again",
+                updated_at=now,
+            ),
+            {"did": delivery_id},
+        )
+        return None
+    return _Claim(
+        delivery_id=delivery_id,
+        attempt=attempt,
+        url=loaded.url,
+        secrets=webhooks.signing_secrets(loaded, now, app.secret_keys),
+        body=payload(loaded),
+        event_type=loaded.type,
+        endpoint_id=endpoint_id,
+        tenant_id=tenant_id,
+    )
+
+
+def _record(app: Inkwell, claim: _Attempted, result: AttemptResult, *, ours: bool = False) -> str:
+    """Put an attempt on record and decide what follows: done, the next attempt by the
+    backoff, or failed. `ours`: the failure was on our side (the job was lost, or the
+    attempt could not be prepared) and the receiver never saw it, so it does not count
+    toward deactivating the endpoint."""
     now = app.clock()
     settings = app.settings
-    error = result.error or (f"refused target: {problem}" if problem else None)
+    error = result.error
     attempt: dict[str, object] = {
         "id": uuid.uuid4(),
         "delivery_id": claim.delivery_id,
@@ -300,7 +411,7 @@ def _record(
         "last_status_code": attempt["status_code"],
         "last_error": attempt["error"],
     }
-    ok = result.ok and problem is None
+    ok = result.ok
     with app.uow() as uow:
         session = uow.session
         sql.insert_ignoring_conflict(session, _A, attempt, ["delivery_id", "number"])
@@ -331,13 +442,14 @@ def _record(
         if not _changed(done):
             uow.commit()
             return "superseded"
-        # Reference 000: N consecutive failed ATTEMPTS deactivate the endpoint.
-        failures = session.execute(_ENDPOINT_FAILED, {"eid": claim.endpoint_id}).scalar_one()
         reason = None
-        if gone:
-            reason = "the endpoint answered 410 Gone"
-        elif failures >= settings.webhook_max_consecutive_failures:
-            reason = f"{failures} consecutive failed attempts"
+        if not ours:
+            # Reference 000: N consecutive failed ATTEMPTS deactivate the endpoint.
+            failures = session.execute(_ENDPOINT_FAILED, {"eid": claim.endpoint_id}).scalar_one()
+            if gone:
+                reason = "the endpoint answered 410 Gone"
+            elif failures >= settings.webhook_max_consecutive_failures:
+                reason = f"{failures} consecutive failed attempts"
         if reason:
             endpoint = session.get(tables.WebhookEndpoint, claim.endpoint_id)
             assert endpoint is not None
@@ -537,11 +649,12 @@ def retry(app: Inkwell, principal: Principal, delivery_id: uuid.UUID) -> tables.
             )
         _check_manual_allowance(app, session, endpoint.id, 1, now)
         webhooks.requeue(session, delivery, now)
+        _note_manual_send(session, endpoint.id, delivery.id, "retry", now)
         uow.commit()
     return delivery
 
 
-#: How far back manual resends count toward an endpoint's allowance.
+#: How far back manual sends (retries and resends) count toward an endpoint's allowance.
 MANUAL_WINDOW = timedelta(hours=1)
 
 
@@ -549,15 +662,15 @@ def _check_manual_allowance(
     app: Inkwell, session: Session, endpoint_id: uuid.UUID, adding: int, now: datetime
 ) -> None:
     """Refuse `adding` more manual sends to an endpoint past its hourly allowance, counted
-    from the resend deliveries in the database (the caller holds the endpoint's row lock)."""
+    from the manual sends on record (the caller holds the endpoint's row lock)."""
     limit = app.settings.webhook_manual_sends_per_hour
-    d = tables.WebhookDelivery
+    m = tables.WebhookManualSend
     since = now - MANUAL_WINDOW
     sent = list(
         session.scalars(
-            sa.select(d.created_at)
-            .where(d.endpoint_id == endpoint_id, d.key.like("%:resend:%"), d.created_at > since)
-            .order_by(d.created_at)
+            sa.select(m.sent_at)
+            .where(m.endpoint_id == endpoint_id, m.sent_at > since)
+            .order_by(m.sent_at)
         )
     )
     if len(sent) + adding <= limit:
@@ -566,6 +679,21 @@ def _check_manual_allowance(
     free_at = sent[min(len(sent) + adding - limit, len(sent)) - 1] + MANUAL_WINDOW
     retry_after_s = max(1, math.ceil((free_at - now).total_seconds()))
     raise errors.ManualResendsExhausted(endpoint_id, limit=limit, retry_after_s=retry_after_s)
+
+
+def _note_manual_send(
+    session: Session, endpoint_id: uuid.UUID, delivery_id: uuid.UUID, kind: str, now: datetime
+) -> None:
+    """Put one manual send on record, in the transaction that makes it."""
+    session.add(
+        tables.WebhookManualSend(
+            id=uuid.uuid4(),
+            endpoint_id=endpoint_id,
+            delivery_id=delivery_id,
+            kind=kind,
+            sent_at=now,
+        )
+    )
 
 
 def resend(
@@ -644,6 +772,7 @@ def resend(
                 now,
                 resend_of=original,
             )
+            _note_manual_send(session, endpoint.id, delivery_id, "resend", now)
             outbox.enqueue(
                 session,
                 "deliver_webhook",

@@ -1,8 +1,10 @@
 """Find work that stalled (a lost message, a killed worker) and start it again.
 
-Postgres is the source of truth: an order whose stage has not moved past its deadline, an
-event never fanned out, a delivery due but not being sent — each is enqueued again.
-Every stage is idempotent, so a sweep that races a slow worker costs one wasted run.
+Postgres is the source of truth: an order whose stage has not moved past its deadline or
+an event never fanned out is enqueued again (with backoff, for orders); a delivery due but
+not being sent counts a failed attempt, and its next one is scheduled by the delivery
+backoff. Every stage is idempotent, so a sweep that races a slow worker costs one wasted
+run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
@@ -134,9 +137,14 @@ def _events(app: Inkwell) -> int:
 
 
 def _deliveries(app: Inkwell) -> int:
-    """Deliveries due but not moving. One whose claim ran out unrecorded (its worker died
-    mid-send) was attempted: that attempt is recorded as failed and the next one scheduled
-    by the backoff, like any failure. One never claimed (a lost message) is enqueued again.
+    """Deliveries due but not moving. Each counts one failed attempt, and the next is
+    scheduled by the delivery backoff (or the delivery fails when the schedule is spent),
+    so a stalled delivery is swept once per backoff step, never on every pass:
+
+    - one whose claim ran out unrecorded (its worker died mid-send) was attempted;
+    - one due for longer than the stage deadline and never claimed lost its job before
+      it ran. One whose job is still waiting in our outbox (the relay holds it back while
+      its broker queue is full) is not lost, and is left alone.
     """
     now = app.clock()
     deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
@@ -148,25 +156,41 @@ def _deliveries(app: Inkwell) -> int:
             .where(open_, d.lease_until.is_not(None), d.lease_until < now)
             .limit(BATCH)
         ).all()
-        ids = uow.session.execute(
-            sa.select(d.id, d.tenant_id)
-            .where(
-                open_,
-                d.lease_until.is_(None),
-                sa.func.coalesce(d.next_attempt_at, d.created_at) < deadline,
+        due = sa.func.coalesce(d.next_attempt_at, d.created_at)
+        stalled = list(
+            uow.session.scalars(
+                sa.select(d.id)
+                .where(open_, d.lease_until.is_(None), due < deadline)
+                .order_by(due)
+                .limit(BATCH)
             )
-            .limit(BATCH)
-        ).all()
-        for delivery_id, tenant_id in ids:
-            outbox.enqueue(
-                uow.session,
-                "deliver_webhook",
-                tenant_id=tenant_id,
-                delivery_id=delivery_id,
-                now=now,
-            )
-        uow.commit()
+        )
+        waiting = _waiting_in_outbox(uow.session, stalled)
     # Each in its own transaction, as an attempt is recorded by a worker.
     for delivery_id, attempt, endpoint_id, tenant_id in lost:
         deliveries.record_lost_attempt(app, delivery_id, attempt, endpoint_id, tenant_id)
-    return len(ids) + len(lost)
+    swept = len(lost)
+    for delivery_id in stalled:
+        if delivery_id in waiting:
+            continue
+        if deliveries.record_unstarted_attempt(app, delivery_id, deadline) != "skipped":
+            swept += 1
+    if swept:
+        log.warning("sweeper: %d stalled delivery attempts counted as failed", swept)
+    return swept
+
+
+def _waiting_in_outbox(session: Session, delivery_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these deliveries have a send still unpublished in the outbox."""
+    if not delivery_ids:
+        return set()
+    o = tables.OutboxMessage
+    delivery = o.args["delivery_id"].as_string()
+    found = session.scalars(
+        sa.select(delivery).where(
+            o.actor_name == "deliver_webhook",
+            o.published_at.is_(None),
+            delivery.in_([str(i) for i in delivery_ids]),
+        )
+    )
+    return {uuid.UUID(v) for v in found}

@@ -219,13 +219,20 @@ def deactivate(
 def rotate_secret(
     app: Inkwell, principal: Principal, endpoint_id: uuid.UUID
 ) -> tuple[tables.WebhookEndpoint, str]:
-    """A new secret; the old one keeps signing beside it for 24 hours."""
+    """A new secret; the old one keeps signing beside it for 24 hours, unless no key we
+    hold opens it (SECRET_KEY changed): then it is dropped, so the new one signs at once."""
     now = app.clock()
     secret = signing.new_secret()
     with app.uow() as uow:
         endpoint = _owned(uow.session, principal, endpoint_id)
-        endpoint.previous_secret = endpoint.secret
-        endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+        try:
+            webhook_secrets.reveal(app.secret_keys, endpoint.secret)
+        except secretbox.CannotOpen:
+            endpoint.previous_secret = None
+            endpoint.previous_secret_expires_at = None
+        else:
+            endpoint.previous_secret = endpoint.secret
+            endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
         endpoint.secret = webhook_secrets.seal(app.secret_keys, secret)
         endpoint.updated_at = now
         uow.commit()
