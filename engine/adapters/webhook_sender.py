@@ -3,11 +3,14 @@
 The URL is resolved once and every address vetted (`url_guard`); the connection goes to
 the vetted address with the original Host and TLS name (`egress`). `timeout_s` is the
 whole exchange, connect to last byte kept. Redirects are never followed. Nothing a
-receiver does raises out of `post`: every failure is an `AttemptResult` with an error.
+receiver does raises out of `post`: every failure is an `AttemptResult` whose error is a
+stable code and sentence (`send_failures`); the exception's own text is logged with the
+delivery id, for operators.
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 import unicodedata
@@ -17,6 +20,9 @@ import httpcore
 import httpx
 
 from engine.adapters import egress, url_guard
+from engine.domain import send_failures
+
+log = logging.getLogger("inkwell.webhooks")
 
 BODY_KEEP_BYTES = 2048
 ERROR_KEEP_CHARS = 500
@@ -104,7 +110,8 @@ class WebhookSender:
             url, allow_private=self.allow_private, resolve=self.resolve
         )
         if isinstance(target, str):
-            return failed(f"refused target: {target}")
+            log.warning("webhook delivery %s: target refused: %s", _delivery_id(headers), target)
+            return failed(send_failures.refused(target))
         address = target.addresses[0]
         pin = egress.Pin(target.host, target.port, address, started + self.timeout_s)
         try:
@@ -127,8 +134,21 @@ class WebhookSender:
                 )
         except Exception as e:  # whatever a receiver does is a failed attempt, never a crash
             late = time.monotonic() - started >= self.timeout_s
-            reason = f"timeout: no answer within {self.timeout_s:g} s" if late else type(e).__name__
-            return failed(f"{reason}: {e}" if str(e) else reason, address)
+            error = send_failures.describe(e, late=late, timeout_s=self.timeout_s)
+            log.warning(
+                "webhook delivery %s: %s (%s: %s)",
+                _delivery_id(headers),
+                error.split(":", 1)[0],
+                type(e).__name__,
+                e,
+            )
+            return failed(error, address)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _delivery_id(headers: dict[str, str]) -> str:
+    """The delivery id the attempt is signed with (the only thing about it we log)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return lowered.get("webhook-id") or lowered.get("x-premier-delivery") or "?"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from engine.adapters.webhook_sender import WebhookSender
+from engine.domain import send_failures
 from tests.integration.hostile import RawReceiver, answer
 
 PUBLIC = "93.184.215.14"
@@ -109,7 +110,7 @@ def test_a_name_resolving_to_any_forbidden_address_is_never_contacted() -> None:
 
     # Then the attempt is refused before any connection, saying so without the addresses
     assert result.address is None and result.error is not None
-    assert result.error.startswith("refused target")
+    assert result.error == send_failures.text("refused_target")
     assert "127.0.0.1" not in result.error and PUBLIC not in result.error
     assert inside.connections == 0
 
