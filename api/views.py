@@ -60,6 +60,7 @@ def order_detail(order: tables.Order, recipients: list[tables.Recipient]) -> dic
         "skip_invalid": order.skip_invalid,
         "cost_breakdown": order.cost_breakdown,
         "send_date": iso(order.send_date),
+        "failure_code": order.failure_code,
         "failure_reason": order.failure_reason,
         "mode": order.mode,
         "cancelled_at": iso(order.cancelled_at),

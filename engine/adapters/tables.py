@@ -191,6 +191,9 @@ class Order(Base):
     cost_breakdown: Mapped[dict[str, Any]] = mapped_column()
     send_date: Mapped[datetime | None] = mapped_column()
     cancellable_until: Mapped[datetime] = mapped_column()
+    #: Why it failed, for machines: one of `reasons.ORDER_FAILURE_CODES`.
+    failure_code: Mapped[str | None] = mapped_column(sa.String(40))
+    #: Why it failed, as a sentence for the partner (never exception text).
     failure_reason: Mapped[str | None] = mapped_column(sa.Text)
     #: Stage that failed, so a replay resumes there.
     failed_stage: Mapped[str | None] = mapped_column(sa.String(32))

@@ -136,8 +136,7 @@ def run(
         # A transient error on the last attempt is not the order's fault: the order stays
         # where it was (pending, its stage, its hold) and the run waits in the failed list.
         if not transient and ctx.order_id is not None and ctx.actor_name in pipeline.ACTOR_STAGE:
-            _code, reason = reasons.stage_failure(ctx.actor_name)
-            pipeline.fail_order(app, ctx.order_id, reason)
+            pipeline.fail_order(app, ctx.order_id, reasons.stage_failure(ctx.actor_name))
         raise JobFailed(f"{ctx.actor_name} {ctx.message_id}: {exc}") from exc
     records.record(run_id, outcome="succeeded", finished_at=app.clock())
     return result

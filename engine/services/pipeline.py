@@ -20,7 +20,7 @@ from engine import errors
 from engine.adapters import letter_pdf, tables
 from engine.adapters.storage import Storage
 from engine.bootstrap import Inkwell
-from engine.domain import addresses, merge, pricing
+from engine.domain import addresses, merge, pricing, reasons
 from engine.domain.statuses import (
     OrderStatus,
     RecipientStatus,
@@ -181,20 +181,20 @@ def check_addresses(app: Inkwell, order_id: uuid.UUID) -> Outcome:
         recipients = session.execute(
             _PENDING_RECIPIENTS, {"oid": order_id, "status": RecipientStatus.PENDING.value}
         ).all()
-        rejected: list[str] = []
+        rejected: list[tuple[int, str]] = []
         for r in recipients:
             problems = addresses.check_recipient(dict(r._mapping))
             if problems:
                 reason = "; ".join(error for _, error in problems)
                 session.execute(_MARK_INVALID, {"rid": r.id, "reason": reason, "now": now})
-                rejected.append(f"recipient {r.position}: {reason}")
+                rejected.append((r.position, reason))
         if rejected:
             valid = len(recipients) - len(rejected)
             order = session.get(tables.Order, order_id)
             assert order is not None
             if not claimed.skip_invalid or not valid:
-                reason = f"Address check failed: {'; '.join(rejected)}"
-                fail(session, order, reason, now, stage=Stage.RECEIVED)
+                failure = reasons.invalid_addresses(rejected, recipients=len(recipients))
+                fail(session, order, failure, now, stage=Stage.RECEIVED)
                 uow.commit()
                 return Outcome.FAILED
             _shrink_hold(session, order, valid, now)
@@ -317,12 +317,13 @@ def capture_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
 def fail(
     session: Session,
     order: tables.Order,
-    reason: str,
+    failure: reasons.Failure,
     now: datetime,
     *,
     stage: Stage | None = None,
 ) -> bool:
-    """pending → failed with `reason`, the hold voided and `order.failed` recorded.
+    """pending → failed with `failure` (code and sentence), the hold voided and
+    `order.failed` recorded with both.
 
     `stage` is where a replay resumes (default: the order's current stage). Returns False
     (and does nothing) when the order is no longer pending.
@@ -335,7 +336,8 @@ def fail(
         .values(
             status=OrderStatus.FAILED.value,
             stage=resume,
-            failure_reason=reason[:2000],
+            failure_code=failure.code,
+            failure_reason=failure.reason[:2000],
             failed_stage=resume,
             failed_at=now,
             updated_at=now,
@@ -354,19 +356,34 @@ def fail(
         type="order.failed",
         key=f"order:{order.id}:failed:{generation}",
         now=now,
-        extra={"status": OrderStatus.FAILED.value, "reason": reason[:500], "failed_at": now},
+        extra={
+            "status": OrderStatus.FAILED.value,
+            "failure_code": failure.code,
+            "failure_reason": failure.reason[:2000],
+            # The name this payload used before failure_code; kept for existing receivers.
+            "reason": failure.reason[:2000],
+            "failed_at": now,
+        },
     )
     return True
 
 
-def fail_order(app: Inkwell, order_id: uuid.UUID, reason: str) -> bool:
-    """Fail a pending order in its own transaction (a stage gave up on it)."""
+def fail_order(app: Inkwell, order_id: uuid.UUID, failure: reasons.Failure | str) -> bool:
+    """Fail a pending order in its own transaction (a stage gave up on it).
+
+    `failure` is what the partner is told. A bare string is an operator's detail (the
+    sweeper's "Stage … did not complete after n attempts"): it is logged, and the partner
+    is told `reasons.stalled` for the order's stage instead.
+    """
     now = app.clock()
     with app.uow() as uow:
         order = _lock(uow.session, order_id)
         if order is None or order.status != OrderStatus.PENDING.value:
             return False
-        failed = fail(uow.session, order, reason, now)
+        if isinstance(failure, str):
+            log.warning("order %s given up on: %s", order_id, failure)
+            failure = reasons.stalled(NEXT_ACTOR.get(Stage(order.stage), ""))
+        failed = fail(uow.session, order, failure, now)
         uow.commit()
     return failed
 
@@ -419,6 +436,7 @@ def reopen(app: Inkwell, order_id: uuid.UUID) -> bool:
             .values(
                 status=OrderStatus.PENDING.value,
                 hold_generation=generation,
+                failure_code=None,
                 failure_reason=None,
                 failed_stage=None,
                 failed_at=None,

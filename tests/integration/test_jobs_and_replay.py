@@ -185,7 +185,8 @@ def test_a_permanent_error_fails_the_order_and_records_the_run(
     # And the order failed with the reason, at the stage that failed
     order = load_order(inkwell, order_id)
     assert order.status == "failed"
-    assert order.failure_reason == reasons.stage_failure("render_order")[1]
+    assert (order.failure_code, order.failure_reason) == reasons.stage_failure("render_order")
+    assert order.failure_code == "render_failed"
     assert order.stage == order.failed_stage == "addresses_checked"
     # And its hold is released and order.failed recorded
     assert ledger_keys(inkwell, order_id) == {
@@ -195,7 +196,9 @@ def test_a_permanent_error_fails_the_order_and_records_the_run(
     assert wallet_of(inkwell, t) == (10_000, 0)
     [failed] = events_of(inkwell, order_id, "order.failed")
     # And the partner is told a sentence, never the exception's text (that is for operators)
-    assert failed.data["reason"] == reasons.stage_failure("render_order")[1]
+    assert failed.data["failure_code"] == "render_failed"
+    assert failed.data["failure_reason"] == failed.data["reason"]
+    assert failed.data["reason"] == reasons.stage_failure("render_order").reason
     assert "font file is corrupt" not in failed.data["reason"]
     # And the run is stored, at once, as failed with its error and traceback
     [run] = runs_of(inkwell, ctx.message_id)
@@ -282,6 +285,7 @@ def test_replay_reopens_the_order_and_resumes_the_failed_stage(
     assert (order.status, order.stage) == ("pending", "addresses_checked")
     assert order.hold_generation == 1
     assert order.failure_reason is None and order.failed_stage is None
+    assert order.failure_code is None
     assert ledger_keys(inkwell, order_id) == {
         f"order:{order_id}:hold": "hold",
         f"order:{order_id}:release:failed": "release",
@@ -462,7 +466,16 @@ def test_sweeper_reenqueues_a_stalled_stage_then_gives_up(
     assert (last.orders_requeued, last.orders_failed) == (0, 1)
     order = load_order(impatient, order_id)
     assert order.status == "failed"
-    assert order.failure_reason == (
+    # (told to the partner as a code and a sentence, not the internal stage name)
+    assert (order.failure_code, order.failure_reason) == reasons.stalled("check_addresses")
+    assert order.failure_code == "stalled" and "received" not in order.failure_reason
+    [failed_event] = events_of(impatient, order_id, "order.failed")
+    assert failed_event.data["failure_code"] == "stalled"
+    assert failed_event.data["failure_reason"] == order.failure_reason
+    # (while the stage and the attempts are on the failed run, for operators)
+    [given_up] = runs_of(impatient, "sweeper")
+    assert given_up.actor_name == "check_addresses"
+    assert given_up.error == (
         f"Stage received did not complete after {sweeper.MAX_STAGE_ATTEMPTS} attempts"
     )
     assert order.failed_stage == "received"

@@ -21,6 +21,8 @@ NAMED = [
     "engine.domain.addresses",
     "engine.domain.orderform",
     "engine.domain.timestamps",
+    "engine.domain.reasons",
+    "engine.domain.send_failures",
 ]
 FORBIDDEN = ["sqlalchemy", "httpx", "dramatiq", "fastapi", "PIL"]
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,110 @@
+"""Errors that help and leak nothing (issue 8, item 5), on a real Postgres database.
+
+A failed order carries a stable `failure_code` and a human `failure_reason` in its JSON and
+in `order.failed`; the job record keeps the exception for operators, but never the
+message body, names or street lines a database error can quote; the engine hides bound
+parameters and pre-pings its pool.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import sqlalchemy as sa
+
+from engine.adapters import tables
+from engine.bootstrap import Inkwell
+from engine.services import deliveries, jobs, keys, orders, pipeline
+from engine.services.pipeline import Outcome
+from tests.conftest import MakeTenant, TenantHandle, order_body, recipient
+
+#: Private things a partner put in an order; none may reach a job record or a partner error.
+BODY = "Dear friend, the vault code is ZEBRA-7731."
+FIRST, LAST = "Ottoline", "Quagmire"
+STREET = "12 Xylophone Lane"
+RETURN_NAME, RETURN_STREET = "Bartholomew Vexley", "99 Juniper Court"
+PRIVATE = (BODY, "ZEBRA-7731", FIRST, LAST, STREET, "Xylophone", RETURN_NAME, RETURN_STREET)
+
+
+def private_order(app: Inkwell, t: TenantHandle, recipients: int = 1) -> uuid.UUID:
+    who = keys.authenticate(app, f"Bearer {t.key}")
+    body = order_body(
+        message_body=BODY,
+        recipients=[
+            recipient(first_name=FIRST, last_name=LAST, address_line1=STREET)
+            for _ in range(recipients)
+        ],
+        return_address={
+            "name": RETURN_NAME,
+            "line1": RETURN_STREET,
+            "city": "Austin",
+            "state": "TX",
+            "zip": "78701",
+        },
+    )
+    return orders.create_order(app, who, body).order.id
+
+
+def failed_event(app: Inkwell, order_id: uuid.UUID) -> tables.Event:
+    with app.uow() as uow:
+        [event] = uow.session.scalars(
+            sa.select(tables.Event).where(
+                tables.Event.order_id == order_id, tables.Event.type == "order.failed"
+            )
+        ).all()
+        return event
+
+
+def assert_nothing_private(text: str | None) -> None:
+    for secret in PRIVATE:
+        assert secret not in (text or ""), (secret, text)
+
+
+def context(actor: str, order_id: uuid.UUID) -> jobs.JobContext:
+    return jobs.JobContext(
+        actor_name=actor,
+        queue_name="render" if actor == "render_order" else "pipeline",
+        message_id=f"msg-{uuid.uuid4().hex[:12]}",
+        attempt=1,
+        max_attempts=4,
+        args={"order_id": str(order_id)},
+    )
+
+
+def test_an_address_check_failure_is_coded_in_the_order_and_in_order_failed(
+    inkwell: Inkwell, make_tenant: MakeTenant, client: httpx.Client
+) -> None:
+    # Given a three-letter order whose recipients 0 and 2 were broken behind the API
+    t = make_tenant(credits_cents=100_000)
+    order_id = private_order(inkwell, t, recipients=3)
+    with inkwell.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE recipients SET zip = '1234' WHERE order_id = :oid AND position = 0"),
+            {"oid": order_id},
+        )
+        conn.execute(
+            sa.text("UPDATE recipients SET state = 'ZZ' WHERE order_id = :oid AND position = 2"),
+            {"oid": order_id},
+        )
+
+    # When its addresses are checked
+    assert pipeline.check_addresses(inkwell, order_id) is Outcome.FAILED
+
+    # Then the order JSON carries the code and a sentence naming each recipient's problem
+    got = client.get(f"/orders/{order_id}", headers=t.headers).json()["order"]
+    assert got["status"] == "failed"
+    assert got["failure_code"] == "invalid_addresses"
+    reason = got["failure_reason"]
+    assert reason.startswith("2 of 3 recipients failed the address check. Recipient 0: ")
+    assert '"1234"' in reason and "Recipient 2: " in reason and '"ZZ"' in reason
+    assert "Recipient 1:" not in reason
+    # And it names no one and no street
+    assert_nothing_private(reason)
+    # And order.failed (the webhook payload's data) carries the same code and sentence
+    event = failed_event(inkwell, order_id)
+    data = json.loads(deliveries.payload(event))["data"]
+    assert data["failure_code"] == "invalid_addresses"
+    assert data["failure_reason"] == data["reason"] == reason
+    assert data["order_id"] == str(order_id) and data["status"] == "failed"
