@@ -4,6 +4,9 @@ A run's start and finish go to a per-process writer (`JobLog`) that stores them 
 batches every 50 ms, so recording costs a job almost nothing; a run killed mid-way is
 left `running` (unless it died within those 50 ms). Failures are written at once, before
 the order is failed. The writes skip waiting for the disk on Postgres: they are a log.
+
+A failed run's error and traceback are for operators, but they never hold row values:
+both pass through `redact.operator_text` (no Postgres DETAIL, no `[SQL: …]`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.domain import reasons
+from engine.domain import reasons, redact
 from engine.services import outbox, pipeline
 
 log = logging.getLogger("inkwell.jobs")
@@ -59,6 +62,11 @@ def is_transient(exc: BaseException) -> bool:
     ):
         return False
     return isinstance(exc, TRANSIENT)
+
+
+def error_text(exc: BaseException) -> str:
+    """`Class: message` for a job record, without the row values a database error holds."""
+    return redact.operator_text(f"{type(exc).__name__}: {exc}")
 
 
 def _fast(conn: sa.Connection) -> None:
@@ -122,8 +130,8 @@ def run(
             run_id,
             outcome="retrying" if retrying else "failed",
             finished_at=app.clock(),
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-            traceback="".join(tb.format_exception(exc))[-8000:],
+            error=error_text(exc)[:2000],
+            traceback=redact.operator_text("".join(tb.format_exception(exc)))[-8000:],
         )
         try:
             records.flush()  # failures are on record before the order is failed
@@ -137,7 +145,7 @@ def run(
         # where it was (pending, its stage, its hold) and the run waits in the failed list.
         if not transient and ctx.order_id is not None and ctx.actor_name in pipeline.ACTOR_STAGE:
             pipeline.fail_order(app, ctx.order_id, reasons.stage_failure(ctx.actor_name))
-        raise JobFailed(f"{ctx.actor_name} {ctx.message_id}: {exc}") from exc
+        raise JobFailed(f"{ctx.actor_name} {ctx.message_id}: {error_text(exc)}") from exc
     records.record(run_id, outcome="succeeded", finished_at=app.clock())
     return result
 

@@ -12,10 +12,12 @@ import json
 import uuid
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
+from engine.domain import reasons
 from engine.services import deliveries, jobs, keys, orders, pipeline
 from engine.services.pipeline import Outcome
 from tests.conftest import MakeTenant, TenantHandle, order_body, recipient
@@ -108,3 +110,49 @@ def test_an_address_check_failure_is_coded_in_the_order_and_in_order_failed(
     assert data["failure_code"] == "invalid_addresses"
     assert data["failure_reason"] == data["reason"] == reason
     assert data["order_id"] == str(order_id) and data["status"] == "failed"
+
+
+def test_a_database_error_in_a_job_fails_the_order_with_a_code_and_keeps_rows_out_of_the_job_record(
+    inkwell: Inkwell, make_tenant: MakeTenant, client: httpx.Client
+) -> None:
+    # Given an order (body, names, streets) checked and waiting to be rendered
+    t = make_tenant(credits_cents=100_000)
+    order_id = private_order(inkwell, t)
+    assert pipeline.check_addresses(inkwell, order_id) is Outcome.DONE
+
+    # When its render job hits a real Postgres CHECK violation on the order's row, whose
+    # message quotes the whole row ("Failing row contains (…, body, …, return address …)")
+    def work() -> object:
+        with inkwell.uow() as uow:
+            uow.session.execute(
+                sa.text("UPDATE orders SET total_cents = -1 WHERE id = :oid"), {"oid": order_id}
+            )
+            uow.commit()
+        return None
+
+    ctx = context("render_order", order_id)
+    with pytest.raises(jobs.JobFailed) as raised:
+        jobs.run(inkwell, ctx, work)
+
+    # (the database really did quote the row: that is what must be kept out)
+    cause = raised.value.__cause__
+    assert isinstance(cause, sa.exc.IntegrityError)
+    assert "Failing row contains" in str(cause) and BODY in str(cause)
+
+    # Then the order failed with the stage's code and sentence, shown in its JSON
+    got = client.get(f"/orders/{order_id}", headers=t.headers).json()["order"]
+    assert (got["failure_code"], got["failure_reason"]) == reasons.stage_failure("render_order")
+    assert failed_event(inkwell, order_id).data["failure_code"] == "render_failed"
+    # And the job record says what went wrong, for operators, without the row
+    with inkwell.uow() as uow:
+        [run] = uow.session.scalars(
+            sa.select(tables.JobRun).where(tables.JobRun.message_id == ctx.message_id)
+        ).all()
+    assert run.outcome == "failed"
+    assert run.error is not None and run.traceback is not None
+    assert run.error.startswith("IntegrityError: (psycopg.errors.CheckViolation)")
+    assert "total_not_negative" in run.error
+    assert "Traceback" in run.traceback and "CheckViolation" in run.traceback
+    for text in (run.error, run.traceback, str(raised.value)):
+        assert_nothing_private(text)
+        assert "[SQL:" not in text and "UPDATE orders" not in text
