@@ -12,6 +12,7 @@ import json
 import uuid
 
 import httpx
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -156,3 +157,43 @@ def test_a_database_error_in_a_job_fails_the_order_with_a_code_and_keeps_rows_ou
     for text in (run.error, run.traceback, str(raised.value)):
         assert_nothing_private(text)
         assert "[SQL:" not in text and "UPDATE orders" not in text
+
+
+def test_the_engine_hides_parameters_and_pre_pings_its_pool(inkwell: Inkwell, pg_url: str) -> None:
+    # Given the engine the composition root built
+    engine = inkwell.engine
+    assert engine.hide_parameters is True
+    assert engine.pool._pre_ping is True
+
+    # When a statement carrying a recognisable value fails on a foreign key (whose DETAIL
+    # names only the key, so the value could only leak through the parameters)
+    marker = "Marmaduke Threlkeld, 7 Quince Row"
+    with pytest.raises(sa.exc.IntegrityError) as raised, inkwell.uow() as uow:
+        uow.session.execute(
+            sa.text(
+                "INSERT INTO fonts (id, tenant_id, slug, name, description, category, "
+                "is_default, created_at) "
+                "VALUES (:id, :tenant, 'x', :name, '', 'script', false, now())"
+            ),
+            {"id": uuid.uuid4(), "tenant": uuid.uuid4(), "name": marker},
+        )
+
+    # Then the error names the statement but not the value
+    text = str(raised.value)
+    assert "ForeignKeyViolation" in text and "INSERT INTO fonts" in text
+    assert "hidden due to hide_parameters=True" in text
+    assert marker not in text and "Threlkeld" not in text
+
+    # When the server drops every connection in the pool
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with psycopg.connect(pg_url, autocommit=True) as other:
+        other.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+    # Then the next checkout notices and reconnects instead of failing the transaction
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
