@@ -23,6 +23,9 @@ SENTENCES: dict[str, str] = {
     "protocol_error": "the answer was not valid HTTP",
     "too_many_redirects": "the receiver redirected too many times",
     "send_failed": "the attempt failed before an answer arrived",
+    # Ours, not the receiver's (for `deliveries` to record; see `text`):
+    "internal_error": "we could not send or record this attempt; our team has been told",
+    "attempt_lost": "the attempt did not finish (its worker stopped or was lost)",
 }
 
 #: (code, class names that mean it), most specific first: a TLS error arrives wrapped in

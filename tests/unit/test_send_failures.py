@@ -122,3 +122,10 @@ def test_a_cycle_in_the_exception_chain_ends() -> None:
     a, b = ValueError("a"), ValueError("b")
     a.__context__, b.__context__ = b, a
     assert send_failures.code_of(a) == "send_failed"
+
+
+@pytest.mark.parametrize("code", sorted(send_failures.SENTENCES))
+def test_every_code_reads_as_code_colon_sentence(code: str) -> None:
+    got = send_failures.text(code, timeout_s=10)
+    assert got.startswith(f"{code}: ") and len(got) < 120
+    assert "{" not in got and "Error" not in got
