@@ -16,6 +16,7 @@ from collections.abc import Iterator
 SENTENCES: dict[str, str] = {
     "timeout": "no complete answer within {timeout_s:g} s",
     "dns_failed": "the host name did not resolve",
+    "dns_timeout": "the host name did not resolve in time",
     "refused_target": "the URL is not allowed (webhooks go to public hosts only)",
     "connect_failed": "the connection was refused, reset or could not be made",
     "tls_failed": "the TLS handshake failed (certificate or protocol)",
@@ -104,5 +105,7 @@ def describe(exc: BaseException, *, late: bool, timeout_s: float) -> str:
 def refused(problem: str) -> str:
     """The delivery log's error for a URL the guard refused with `problem` (not shown: it
     may name the host)."""
+    if "resolve in time" in problem:
+        return text("dns_timeout")
     resolving = "did not resolve" in problem or "does not resolve" in problem
     return text("dns_failed" if resolving else "refused_target")

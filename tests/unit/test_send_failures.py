@@ -109,7 +109,7 @@ def test_every_send_failure_is_a_code_and_a_sentence(
         (url_guard.NOT_ALLOWED, "refused_target"),
         ("url has no host", "refused_target"),
         ("host hooks.receiver.internal does not resolve", "dns_failed"),
-        ("host hooks.receiver.internal did not resolve in time", "dns_failed"),
+        ("host hooks.receiver.internal did not resolve in time", "dns_timeout"),
     ],
 )
 def test_a_refused_target_never_names_its_host(problem: str, expected: str) -> None:
