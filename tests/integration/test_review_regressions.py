@@ -117,11 +117,11 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_newer_one(
     claim_b = deliveries._claim(inkwell, delivery_id)
     assert claim_b is not None and claim_b.attempt == claim_a.attempt + 1
     ok = deliveries.AttemptResult(200, 5, "ok", None, None)
-    assert deliveries._record(inkwell, claim_b, ok, None) == "succeeded"
+    assert deliveries._record(inkwell, claim_b, ok) == "succeeded"
 
     # When A's late failure arrives
     failed = deliveries.AttemptResult(500, 5, "no", None, None)
-    outcome = deliveries._record(inkwell, claim_a, failed, None)
+    outcome = deliveries._record(inkwell, claim_a, failed)
 
     # Then it is logged but changes nothing: still succeeded, endpoint not blamed
     assert outcome == "superseded"
