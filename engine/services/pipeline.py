@@ -368,21 +368,14 @@ def fail(
     return True
 
 
-def fail_order(app: Inkwell, order_id: uuid.UUID, failure: reasons.Failure | str) -> bool:
-    """Fail a pending order in its own transaction (a stage gave up on it).
-
-    `failure` is what the partner is told. A bare string is an operator's detail (the
-    sweeper's "Stage … did not complete after n attempts"): it is logged, and the partner
-    is told `reasons.stalled` for the order's stage instead.
-    """
+def fail_order(app: Inkwell, order_id: uuid.UUID, failure: reasons.Failure) -> bool:
+    """Fail a pending order in its own transaction (a stage gave up on it); `failure` is
+    what the partner is told."""
     now = app.clock()
     with app.uow() as uow:
         order = _lock(uow.session, order_id)
         if order is None or order.status != OrderStatus.PENDING.value:
             return False
-        if isinstance(failure, str):
-            log.warning("order %s given up on: %s", order_id, failure)
-            failure = reasons.stalled(NEXT_ACTOR.get(Stage(order.stage), ""))
         failed = fail(uow.session, order, failure, now)
         uow.commit()
     return failed

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
+from engine.domain import reasons
 from engine.domain.statuses import OrderStatus, Stage
 from engine.services import deliveries, jobs, outbox, pipeline
 
@@ -103,7 +104,7 @@ def _orders(app: Inkwell) -> tuple[int, int]:
     # Each give-up in its own transaction: failing locks the order's wallet, and one
     # transaction locking many wallets in no fixed order could deadlock with others.
     for order_id, actor, reason in give_up:
-        if pipeline.fail_order(app, order_id, reason):
+        if pipeline.fail_order(app, order_id, reasons.stalled(actor)):
             with app.uow() as uow:
                 # On record as a failed run of the stage, so an admin finds it with
                 # `inkwell jobs failed` and can replay it.
