@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from api import errors, links, schemas
 from api.limits import BodyLimit
 from api.routes import account, keys, orders, webhooks
+from engine.adapters import log_redaction
 from engine.bootstrap import Inkwell, bootstrap
 from engine.settings import Settings
 
@@ -37,6 +38,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        log_redaction.install()  # uvicorn has set up its handlers by now
         anyio.to_thread.current_default_thread_limiter().total_tokens = inkwell.settings.web_threads
         stop = _start_background(inkwell) if run_background else None
         try:

@@ -16,6 +16,7 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
+from engine.adapters import log_redaction
 from engine.settings import Settings, get_settings
 
 QUEUES = ("pipeline", "render", "webhooks")
@@ -49,6 +50,14 @@ class OneSigterm(dramatiq.Middleware):
         signal.signal(signal.SIGTERM, handler)
 
 
+class RedactLogs(dramatiq.Middleware):
+    """Worker processes log errors without the rows they quote (engine.adapters.log_redaction);
+    dramatiq has set up the process's handlers by the time it boots."""
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        log_redaction.install()
+
+
 def build_broker(settings: Settings) -> dramatiq.Broker:
     url = settings.redis_url
     broker: dramatiq.Broker
@@ -68,6 +77,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
             middleware.max_retries = 3
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(OneSigterm())
+    broker.add_middleware(RedactLogs())
     for queue in QUEUES:
         broker.declare_queue(queue)
     return broker

@@ -12,6 +12,7 @@ import threading
 import time
 from datetime import timedelta
 
+from engine.adapters import log_redaction
 from engine.bootstrap import Inkwell, bootstrap
 from engine.services import outbox, sweeper
 from engine.settings import get_settings
@@ -77,6 +78,7 @@ def main() -> int:
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    log_redaction.install()
     app = bootstrap(settings)
     stop = threading.Event()
 
