@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test fuzz serve worker scheduler lint bench services migrate clean
+.PHONY: install demo test fuzz chaos serve worker scheduler lint bench services migrate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ FUZZ_EXAMPLES ?= 500
 fuzz: $(STAMP) services
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz $(PYTEST_ARGS)
 
+# The SIGKILL chaos test of `make test`, longer: more orders, more kills.
+CHAOS_ORDERS ?= 300
+CHAOS_KILLS ?= 100
+chaos: $(STAMP) services
+	CHAOS_ORDERS=$(CHAOS_ORDERS) CHAOS_KILLS=$(CHAOS_KILLS) $(BIN)/pytest tests/e2e/test_chaos.py -s $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,6 +45,14 @@ migrate: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/uvicorn api.asgi:app --host 0.0.0.0 --port $${PORT:-8000} --no-access-log
+
+# The Procfile's worker and scheduler types, every queue in one worker group (set
+# DATABASE_URL and REDIS_URL first; `make serve` runs the API beside them).
+worker: $(STAMP)
+	$(BIN)/dramatiq workers.broker workers.actors --processes $${WORKER_PROCESSES:-2} --threads $${WORKER_THREADS:-8}
+
+scheduler: $(STAMP)
+	$(BIN)/inkwell scheduler
 
 bench: $(STAMP) services
 	$(BIN)/python -m bench.run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -17,8 +18,9 @@ from engine.services import wallet
 from tests.conftest import MakeTenant, order_body, recipient
 from tests.e2e.harness import Deployment, Receiver, wait_until
 
-ORDERS = 60
-KILLS = 24
+#: `make chaos` raises both; `make test` runs this short pass.
+ORDERS = int(os.environ.get("CHAOS_ORDERS", "60"))
+KILLS = int(os.environ.get("CHAOS_KILLS", "24"))
 
 
 def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
