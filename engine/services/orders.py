@@ -254,57 +254,35 @@ def _write_orders(
             session.execute(sa.text(f"SET LOCAL lock_timeout = {ms}"))
             session.execute(sa.text(f"SET LOCAL statement_timeout = {ms}"))
         accepted: list[int] = []
-        entries: list[dict[str, object]] = []
+        holds: list[wallet.HoldBatch] = []
+        # Wallets in a fixed order, so concurrent batches cannot deadlock.
         for (tenant_id, mode), indexes in sorted(by_wallet.items(), key=lambda kv: str(kv[0])):
-            row = session.execute(
-                _LOCK_WALLET, {"p_tenant": tenant_id, "p_mode": mode}
-            ).one_or_none()
-            if row is None:
+            try:
+                held = wallet.hold_orders(
+                    session,
+                    tenant_id=tenant_id,
+                    mode=mode,
+                    requests=[
+                        wallet.HoldRequest(batch[i].order.id, batch[i].cost_cents) for i in indexes
+                    ],
+                    now=now,
+                )
+            except errors.NotFound as e:
                 for index in indexes:
-                    results[index] = errors.NotFound("wallet", f"{tenant_id}/{mode}")
+                    results[index] = e
                 continue
-            wallet_id, balance, held = row
-            taken = 0
-            for index in indexes:
-                cost = batch[index].cost_cents
-                available = balance - held - taken
-                if cost > available:
-                    results[index] = errors.InsufficientCredits(
-                        balance_cents=available, cost_cents=cost
-                    )
+            holds.append(held)
+            for index, outcome in zip(indexes, held.results, strict=True):
+                if isinstance(outcome, errors.InsufficientCredits):
+                    results[index] = outcome
                     continue
-                taken += cost
                 accepted.append(index)
-                order_id = batch[index].order.id
-                entry_id = uuid.uuid4() if cost else order_id
-                if cost:
-                    entries.append(
-                        {
-                            "id": entry_id,
-                            "wallet_id": wallet_id,
-                            "tenant_id": tenant_id,
-                            "order_id": order_id,
-                            "kind": "hold",
-                            "key": f"order:{order_id}:hold",
-                            "amount_cents": cost,
-                            "balance_delta_cents": 0,
-                            "held_delta_cents": cost,
-                            "description": f"Hold for order {order_id}",
-                            "created_at": now,
-                        }
-                    )
                 results[index] = CreatedOrder(
                     order=batch[index].order,
                     recipients=batch[index].recipients,
-                    transaction_id=entry_id,
-                    balance=wallet.Balance(balance, held + taken),
+                    transaction_id=outcome.entry_id,
+                    balance=outcome.balance,
                 )
-            if taken:
-                held_now = session.execute(
-                    _HOLD_SUM, {"p_wallet": wallet_id, "p_amount": taken, "p_now": now}
-                ).scalar_one_or_none()
-                if held_now is None:  # cannot happen under the row lock; refuse, never overdraw
-                    raise errors.StaleState("wallet", wallet_id)
         if accepted:
             session.execute(_INSERT_ORDER, _all_values([batch[i].order for i in accepted]))
             session.execute(
@@ -320,8 +298,8 @@ def _write_orders(
                     now=now,
                 )
             events.record_accepted(session, [batch[i].order for i in accepted], now)
-            if entries:
-                session.execute(_INSERT_ENTRY, entries)
+            for held in holds:
+                held.record(session)
             try:
                 uow.commit()
             except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
@@ -335,22 +313,6 @@ def _write_orders(
     return out
 
 
-_W = tables.table_of(tables.Wallet)
-_LOCK_WALLET = (
-    sa.select(_W.c.id, _W.c.balance_cents, _W.c.held_cents)
-    .where(_W.c.tenant_id == sa.bindparam("p_tenant"), _W.c.mode == sa.bindparam("p_mode"))
-    .with_for_update()
-)
-_HOLD_SUM = (
-    sa.update(_W)
-    .where(
-        _W.c.id == sa.bindparam("p_wallet"),
-        _W.c.balance_cents - _W.c.held_cents >= sa.bindparam("p_amount"),
-    )
-    .values(held_cents=_W.c.held_cents + sa.bindparam("p_amount"), updated_at=sa.bindparam("p_now"))
-    .returning(_W.c.held_cents)
-)
-_INSERT_ENTRY = sa.insert(tables.table_of(tables.LedgerEntry))
 _INSERT_ORDER = sa.insert(tables.table_of(tables.Order))
 _INSERT_RECIPIENT = sa.insert(tables.table_of(tables.Recipient))
 

@@ -1,8 +1,12 @@
 """Holds, releases, captures and top-ups: every movement a ledger entry with a unique key.
 
-The wallet row is the running total of its entries. A hold is one conditional UPDATE
-(`... WHERE balance - held >= amount`), so concurrent orders can never overdraw; the
-database's CHECK constraints refuse it even if code tried.
+The wallet service is the one way money moves. The wallet row is the running total of its
+entries, each built by `entry()`. Holds are placed in batches (`hold_orders`: the wallet
+row locked once, orders accepted in arrival order while the available balance covers
+them, their sum held by one conditional UPDATE `... WHERE balance - held >= amount`), so
+concurrent orders can never overdraw; the database's CHECK constraints refuse it even if
+code tried. Captures, releases and top-ups move the row and append the entry in one
+statement on Postgres.
 """
 
 from __future__ import annotations
@@ -56,12 +60,11 @@ _W = tables.table_of(tables.Wallet)
 _L = tables.table_of(tables.LedgerEntry)
 
 
-def _moving(guarded: bool) -> sa.Update:
+def _moving() -> sa.Update:
+    """Unconditional moves (capture, release, top-up); holds are guarded in `hold_orders`."""
     stmt = sa.update(_W).where(
         _W.c.tenant_id == sa.bindparam("p_tenant"), _W.c.mode == sa.bindparam("p_mode")
     )
-    if guarded:
-        stmt = stmt.where(_W.c.balance_cents - _W.c.held_cents >= sa.bindparam("p_amount"))
     return stmt.values(
         balance_cents=_W.c.balance_cents + sa.bindparam("p_bdelta"),
         held_cents=_W.c.held_cents + sa.bindparam("p_hdelta"),
@@ -69,50 +72,87 @@ def _moving(guarded: bool) -> sa.Update:
     ).returning(_W.c.id, _W.c.balance_cents, _W.c.held_cents)
 
 
-def _moving_and_recording(guarded: bool) -> sa.Select[Any]:
+def entry(
+    *,
+    wallet_id: uuid.UUID | None,
+    tenant_id: uuid.UUID,
+    order_id: uuid.UUID | None,
+    kind: str,
+    key: str,
+    amount_cents: int,
+    balance_delta: int,
+    held_delta: int,
+    description: str,
+    now: datetime,
+    entry_id: uuid.UUID | None = None,
+) -> dict[str, object]:
+    """One ledger entry's row (the only place one is built)."""
+    return {
+        "id": entry_id or uuid.uuid4(),
+        "wallet_id": wallet_id,
+        "tenant_id": tenant_id,
+        "order_id": order_id,
+        "kind": kind,
+        "key": key,
+        "amount_cents": amount_cents,
+        "balance_delta_cents": balance_delta,
+        "held_delta_cents": held_delta,
+        "description": description,
+        "created_at": now,
+    }
+
+
+#: The entry's columns, in `entry()`'s order; the one-statement move binds each as `e_<col>`.
+_ENTRY_COLUMNS = [
+    "id",
+    "wallet_id",
+    "tenant_id",
+    "order_id",
+    "kind",
+    "key",
+    "amount_cents",
+    "balance_delta_cents",
+    "held_delta_cents",
+    "description",
+    "created_at",
+]
+
+
+def _moving_and_recording() -> sa.Select[Any]:
     """Postgres: the wallet UPDATE and its ledger INSERT as one statement, so the hot wallet
     row stays locked for a single round trip before the commit."""
-    moved = _moving(guarded).cte("moved")
-    entry = (
+    moved = _moving().cte("moved")
+    values = [
+        moved.c.id if name == "wallet_id" else sa.bindparam(f"e_{name}", type_=_L.c[name].type)
+        for name in _ENTRY_COLUMNS
+    ]
+    recorded = (
         sa.insert(_L)
-        .from_select(
-            [
-                "id",
-                "wallet_id",
-                "tenant_id",
-                "order_id",
-                "kind",
-                "key",
-                "amount_cents",
-                "balance_delta_cents",
-                "held_delta_cents",
-                "description",
-                "created_at",
-            ],
-            sa.select(
-                sa.bindparam("p_entry", type_=sa.Uuid()),
-                moved.c.id,
-                sa.bindparam("p_tenant", type_=sa.Uuid()),
-                sa.bindparam("p_order", type_=sa.Uuid()),
-                sa.bindparam("p_kind", type_=sa.String()),
-                sa.bindparam("p_key", type_=sa.String()),
-                sa.bindparam("p_amount", type_=sa.BigInteger()),
-                sa.bindparam("p_bdelta", type_=sa.BigInteger()),
-                sa.bindparam("p_hdelta", type_=sa.BigInteger()),
-                sa.bindparam("p_desc", type_=sa.String()),
-                sa.bindparam("p_now", type_=tables.UTCDateTime()),
-            ),
-        )
+        .from_select(_ENTRY_COLUMNS, sa.select(*values))
         .returning(_L.c.id)
         .cte("entry")
     )
-    return sa.select(moved.c.id, moved.c.balance_cents, moved.c.held_cents, entry.c.id).select_from(
-        moved.join(entry, sa.true())
+    return sa.select(
+        moved.c.id, moved.c.balance_cents, moved.c.held_cents, recorded.c.id
+    ).select_from(moved.join(recorded, sa.true()))
+
+
+_LOCK_WALLET = (
+    sa.select(_W.c.id, _W.c.balance_cents, _W.c.held_cents)
+    .where(_W.c.tenant_id == sa.bindparam("p_tenant"), _W.c.mode == sa.bindparam("p_mode"))
+    .with_for_update()
+)
+_HOLD_SUM = (
+    sa.update(_W)
+    .where(
+        _W.c.id == sa.bindparam("p_wallet"),
+        _W.c.balance_cents - _W.c.held_cents >= sa.bindparam("p_amount"),
     )
-
-
-_MOVE = {True: _moving(True), False: _moving(False)}
-_MOVE_AND_RECORD = {True: _moving_and_recording(True), False: _moving_and_recording(False)}
+    .values(held_cents=_W.c.held_cents + sa.bindparam("p_amount"), updated_at=sa.bindparam("p_now"))
+    .returning(_W.c.held_cents)
+)
+_MOVE = _moving()
+_MOVE_AND_RECORD = _moving_and_recording()
 _INSERT_ENTRY = sa.insert(_L)
 
 
@@ -128,10 +168,9 @@ def _move_and_record(
     balance_delta: int,
     held_delta: int,
     description: str,
-    guarded: bool,
     now: datetime,
 ) -> tuple[uuid.UUID, Balance] | None:
-    """Move the wallet and append its ledger entry; None when the guard refused the move.
+    """Move the wallet and append its ledger entry; None when the wallet does not exist.
 
     Returns the entry's id and the wallet after the move. The unique `key` makes a second
     identical movement fail with IntegrityError, rolling back the whole transaction.
@@ -140,44 +179,126 @@ def _move_and_record(
     params: dict[str, object] = {
         "p_tenant": tenant_id,
         "p_mode": mode,
-        "p_amount": amount_cents,
         "p_bdelta": balance_delta,
         "p_hdelta": held_delta,
         "p_now": now,
     }
-    entry_id = uuid.uuid4()
-    record: dict[str, object] = {
-        "p_entry": entry_id,
-        "p_order": order_id,
-        "p_kind": kind,
-        "p_key": key,
-        "p_desc": description,
-    }
+    row = entry(
+        wallet_id=None,  # the moved row's, known after the UPDATE
+        tenant_id=tenant_id,
+        order_id=order_id,
+        kind=kind,
+        key=key,
+        amount_cents=amount_cents,
+        balance_delta=balance_delta,
+        held_delta=held_delta,
+        description=description,
+        now=now,
+    )
+    entry_id = uuid.UUID(str(row["id"]))
     if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(_MOVE_AND_RECORD[guarded], {**params, **record}).one_or_none()
-        if row is None:
+        bound = {f"e_{k}": v for k, v in row.items() if k != "wallet_id"}
+        done = session.execute(_MOVE_AND_RECORD, {**params, **bound}).one_or_none()
+        if done is None:
             return None
-        return entry_id, Balance(row[1], row[2])
-    moved = session.execute(_MOVE[guarded], params).one_or_none()
+        return entry_id, Balance(done[1], done[2])
+    moved = session.execute(_MOVE, params).one_or_none()
     if moved is None:
         return None
-    session.execute(
-        _INSERT_ENTRY,
-        {
-            "id": entry_id,
-            "wallet_id": moved[0],
-            "tenant_id": tenant_id,
-            "order_id": order_id,
-            "kind": kind,
-            "key": key,
-            "amount_cents": amount_cents,
-            "balance_delta_cents": balance_delta,
-            "held_delta_cents": held_delta,
-            "description": description,
-            "created_at": now,
-        },
-    )
+    session.execute(_INSERT_ENTRY, {**row, "wallet_id": moved[0]})
     return entry_id, Balance(moved[1], moved[2])
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    order_id: uuid.UUID
+    amount_cents: int
+    #: Counts re-opened holds (admin replay of a failed order): each has its own ledger key.
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class Held:
+    """A hold placed: its ledger entry (the order's id when nothing was held) and the
+    wallet as this order left it."""
+
+    entry_id: uuid.UUID
+    balance: Balance
+
+
+@dataclass
+class HoldBatch:
+    """What `hold_orders` decided, per request, and the ledger rows still to write."""
+
+    results: list[Held | errors.InsufficientCredits]
+    entries: list[dict[str, object]]
+
+    def record(self, session: Session) -> None:
+        """Append the holds' ledger entries (after their orders exist: entries name them)."""
+        if self.entries:
+            session.execute(_INSERT_ENTRY, self.entries)
+            self.entries = []
+
+
+def hold_orders(
+    session: Session,
+    *,
+    tenant_id: uuid.UUID,
+    mode: str,
+    requests: list[HoldRequest],
+    now: datetime,
+) -> HoldBatch:
+    """Hold each request's amount in arrival order while the available balance covers it;
+    the rest are refused with InsufficientCredits (with the shortfall).
+
+    The wallet row is locked once and the accepted total held by one conditional UPDATE,
+    so concurrent batches can never overdraw. The caller writes the entries with
+    `HoldBatch.record` in the same transaction, once the orders they name exist.
+
+    Raises:
+        NotFound: the tenant has no wallet in `mode`.
+    """
+    row = session.execute(_LOCK_WALLET, {"p_tenant": tenant_id, "p_mode": mode}).one_or_none()
+    if row is None:
+        raise errors.NotFound("wallet", f"{tenant_id}/{mode}")
+    wallet_id, balance, held = row
+    taken = 0
+    batch = HoldBatch([], [])
+    for request in requests:
+        cost = request.amount_cents
+        available = balance - held - taken
+        if cost > available:
+            batch.results.append(
+                errors.InsufficientCredits(balance_cents=available, cost_cents=cost)
+            )
+            continue
+        taken += cost
+        entry_id = request.order_id
+        if cost:
+            entry_id = uuid.uuid4()
+            suffix = f":{request.generation}" if request.generation else ""
+            row_ = entry(
+                entry_id=entry_id,
+                wallet_id=wallet_id,
+                tenant_id=tenant_id,
+                order_id=request.order_id,
+                kind="hold",
+                key=f"order:{request.order_id}:hold{suffix}",
+                amount_cents=cost,
+                balance_delta=0,
+                held_delta=cost,
+                description=f"Hold for order {request.order_id}",
+                now=now,
+            )
+            batch.entries.append(row_)
+        batch.results.append(Held(entry_id, Balance(balance, held + taken)))
+    if taken:
+        held_now = session.execute(
+            _HOLD_SUM, {"p_wallet": wallet_id, "p_amount": taken, "p_now": now}
+        ).scalar_one_or_none()
+        if held_now is None:  # cannot happen under the row lock; refuse, never overdraw
+            raise errors.StaleState("wallet", wallet_id)
+    return batch
 
 
 def place_hold(
@@ -189,33 +310,21 @@ def place_hold(
     amount_cents: int,
     now: datetime,
     generation: int = 0,
-) -> tuple[uuid.UUID, Balance]:
-    """Hold `amount_cents` for an order, or raise InsufficientCredits with the shortfall.
-
-    One conditional statement (`... WHERE balance - held >= amount`), so concurrent orders
-    never overdraw. `generation` counts re-opened holds (admin replay of a failed order),
-    so each hold has its own ledger key. Returns the ledger entry's id and the wallet.
-    """
-    done = _move_and_record(
+) -> Held:
+    """Hold `amount_cents` for an existing order (`hold_orders` for one), or raise
+    InsufficientCredits with the shortfall."""
+    batch = hold_orders(
         session,
         tenant_id=tenant_id,
         mode=mode,
-        order_id=order_id,
-        kind="hold",
-        key=f"order:{order_id}:hold" + (f":{generation}" if generation else ""),
-        amount_cents=amount_cents,
-        balance_delta=0,
-        held_delta=amount_cents,
-        description=f"Hold for order {order_id}",
-        guarded=True,
+        requests=[HoldRequest(order_id, amount_cents, generation)],
         now=now,
     )
-    if done is None:
-        wallet = get_wallet(session, tenant_id, mode)
-        raise errors.InsufficientCredits(
-            balance_cents=wallet.balance_cents - wallet.held_cents, cost_cents=amount_cents
-        )
-    return done
+    [result] = batch.results
+    if isinstance(result, errors.InsufficientCredits):
+        raise result
+    batch.record(session)
+    return result
 
 
 def release_hold(
@@ -318,7 +427,6 @@ def _release_or_capture(
         balance_delta=balance_delta,
         held_delta=-amount_cents,
         description=description,
-        guarded=False,
         now=now,
     )
     if done is None:
@@ -352,7 +460,6 @@ def credit(
         balance_delta=amount_cents,
         held_delta=0,
         description=description,
-        guarded=False,
         now=now,
     )
     if done is None:
