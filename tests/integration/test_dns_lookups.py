@@ -37,7 +37,7 @@ PUBLIC = "93.184.215.14"
 @pytest.fixture
 def server() -> Iterator[TinyDns]:
     answers = {"good.partner.test": "127.0.0.1", "public.partner.test": PUBLIC}
-    late = {"late.partner.test": (1.5, PUBLIC)}
+    late = {"late.partner.test": (3.0, PUBLIC)}
     with TinyDns(answers, silent="hang.test", late=late) as s:
         yield s
 
@@ -83,23 +83,21 @@ def wait_until_stuck(server: TinyDns, count: int) -> None:
 def test_hanging_lookups_do_not_starve_lookups_of_other_names(
     server: TinyDns, no_os_lookups: list[object]
 ) -> None:
-    # Given the production resolver, with a 3 s timeout, asking our DNS server
-    resolve = DnsResolver(3.0, nameservers=["127.0.0.1"], port=server.port)
+    # Given the production resolver, with a 5 s timeout, asking our DNS server
+    resolve = DnsResolver(5.0, nameservers=["127.0.0.1"], port=server.port)
 
     # And 40 lookups of names whose nameserver never answers, all stuck at once
     threads, outcomes = hang(resolve, HANGING)
     wait_until_stuck(server, HANGING)
 
     # When another tenant's names are looked up meanwhile
-    started = time.monotonic()
     good = resolve("good.partner.test", 443)
     public = resolve("public.partner.test", 443)
     local = resolve("localhost", 80)
-    elapsed = time.monotonic() - started
 
-    # Then they resolve at once, while every hanging lookup is still in flight
+    # Then they resolve while every hanging lookup is still in flight (starved, they
+    # would have waited for those to time out)
     assert good == ["127.0.0.1"] and public == [PUBLIC] and "127.0.0.1" in local
-    assert elapsed < 1.0, elapsed
     assert all(t.is_alive() for t in threads) and not outcomes
     # And the guard vets that answer (not "did not resolve in time")
     url = "https://public.partner.test/in"
@@ -107,7 +105,7 @@ def test_hanging_lookups_do_not_starve_lookups_of_other_names(
 
     # And each hanging lookup ends at its own timeout, as a TimeoutError
     for t in threads:
-        t.join(6)
+        t.join(8)
     assert len(outcomes) == HANGING
     assert all(isinstance(o, TimeoutError) for o in outcomes), outcomes
     # And the OS resolver, which cannot be cancelled, was never asked for a name
@@ -119,8 +117,8 @@ def test_another_tenants_webhook_is_sent_while_hanging_lookups_are_stuck(
 ) -> None:
     # Given a worker's sender on the production resolver, a receiver on loopback
     # (private targets allowed, as in tests), and 40 hanging lookups through that sender
-    resolve = DnsResolver(3.0, nameservers=["127.0.0.1"], port=server.port)
-    sender = WebhookSender(3.0, allow_private=True, resolve=resolve)
+    resolve = DnsResolver(5.0, nameservers=["127.0.0.1"], port=server.port)
+    sender = WebhookSender(5.0, allow_private=True, resolve=resolve)
     stuck: list[object] = []
     threads = [
         threading.Thread(
@@ -143,7 +141,7 @@ def test_another_tenants_webhook_is_sent_while_hanging_lookups_are_stuck(
             assert receiver.hits == 1
             assert not stuck
         for t in threads:
-            t.join(6)
+            t.join(8)
     finally:
         sender.close()
 
@@ -155,7 +153,7 @@ def test_another_tenants_webhook_is_sent_while_hanging_lookups_are_stuck(
 @pytest.mark.parametrize("name", ["never.hang.test", "late.partner.test"])
 def test_a_slow_lookup_is_cut_at_the_timeout(server: TinyDns, name: str) -> None:
     # Given the production resolver with a 0.5 s timeout and a nameserver that never
-    # answers this name, or answers it after 1.5 s
+    # answers this name, or answers it after 3 s
     resolve = DnsResolver(0.5, nameservers=["127.0.0.1"], port=server.port)
 
     # When the name is looked up
@@ -165,7 +163,8 @@ def test_a_slow_lookup_is_cut_at_the_timeout(server: TinyDns, name: str) -> None
     elapsed = time.monotonic() - started
 
     # Then the lookup gives up at the timeout, not at the answer or the OS's retries
-    assert 0.45 <= elapsed < 0.9, elapsed
+    # (bounds far apart, so a loaded machine cannot blur them)
+    assert 0.45 <= elapsed < 2.5, elapsed
     assert server.queries[name] >= 1
 
 
@@ -193,23 +192,23 @@ def test_the_timeout_wins_over_resolv_conf_and_the_guard_says_so(
     # Then each gives up at the lookup timeout, saying the host did not resolve in time
     assert reason is not None and "did not resolve in time" in reason
     assert result.error is not None and "did not resolve in time" in result.error
-    assert checked < 0.9 and sent < 0.9, (checked, sent)
+    assert checked < 2.5 and sent < 2.5, (checked, sent)  # not resolv.conf's 30 s
     # And a name the server does know resolves through the same configuration
     assert resolve("public.partner.test", 443) == [PUBLIC]
 
 
 def test_a_name_that_does_not_exist_fails_at_once(server: TinyDns) -> None:
-    resolve = DnsResolver(2.0, nameservers=["127.0.0.1"], port=server.port)
+    resolve = DnsResolver(10.0, nameservers=["127.0.0.1"], port=server.port)
     started = time.monotonic()
     reason = url_guard.check_url("https://nowhere.test/", allow_private=False, resolve=resolve)
     assert reason is not None and "does not resolve" in reason
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5.0  # the answer, not the 10 s timeout
 
 
 def test_the_web_process_answers_other_tenants_while_registrations_hang(
     server: TinyDns, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the web process, public targets only, WEBHOOK_DNS_TIMEOUT_S = 1 s, and the
+    # Given the web process, public targets only, WEBHOOK_DNS_TIMEOUT_S = 5 s, and the
     # production resolver asking our DNS server. (Request threads are a separate limit,
     # WEB_THREADS: each hanging registration holds one for at most the DNS timeout; here
     # there are more threads than hanging registrations, so only DNS could starve.)
@@ -219,7 +218,7 @@ def test_the_web_process_answers_other_tenants_while_registrations_hang(
         pg_url,
         tmp_path,
         webhook_allow_private_targets=False,
-        webhook_dns_timeout_s=1.0,
+        webhook_dns_timeout_s=5.0,
         web_threads=HANGING + 4,
     )
     app = bootstrap(settings)
@@ -246,18 +245,17 @@ def test_the_web_process_answers_other_tenants_while_registrations_hang(
         wait_until_stuck(server, HANGING)
 
         # When another tenant registers a public endpoint, and the health check is asked
-        started = time.monotonic()
         created = register(other, "https://public.partner.test/in")
         health = httpx.get(web.url + "/healthz", timeout=5)
-        elapsed = time.monotonic() - started
 
-        # Then both answer at once, while the hanging registrations are still waiting
+        # Then both answer while the hanging registrations are all still waiting (starved,
+        # they would have waited for those to time out)
         assert created.status_code == 201, created.text
         assert health.status_code == 200
-        assert elapsed < 0.9 and not answers, elapsed
+        assert not answers
         # And each hanging registration is refused at the timeout, saying so
         for t in threads:
-            t.join(10)
+            t.join(15)
         assert [r.status_code for r in answers] == [400] * HANGING
         assert all("did not resolve in time" in r.text for r in answers)
     finally:
