@@ -14,6 +14,7 @@ from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 import workers.broker  # noqa: F401  (the broker must exist before any actor is declared)
 from engine.bootstrap import Inkwell
+from engine.domain import queues
 from engine.services import deliveries, jobs, pipeline
 from engine.settings import get_settings
 from workers.runtime import inkwell
@@ -23,13 +24,14 @@ SECOND_MS = 1000
 
 def _declare(
     name: str,
-    queue: str,
     service: Callable[[Inkwell, uuid.UUID], object],
     *,
     id_arg: str,
     max_retries: int,
     time_limit_ms: int,
 ) -> dramatiq.Actor[..., None]:
+    queue = queues.OF_ACTOR[name].value
+
     def run(**kwargs: Any) -> None:
         app = inkwell()
         message = CurrentMessage.get_current_message()
@@ -59,7 +61,6 @@ def _declare(
 
 check_addresses = _declare(
     "check_addresses",
-    "pipeline",
     pipeline.check_addresses,
     id_arg="order_id",
     max_retries=5,
@@ -67,7 +68,6 @@ check_addresses = _declare(
 )
 render_order = _declare(
     "render_order",
-    "render",
     pipeline.render_order,
     id_arg="order_id",
     max_retries=3,
@@ -75,7 +75,6 @@ render_order = _declare(
 )
 capture_order = _declare(
     "capture_order",
-    "pipeline",
     pipeline.capture_order,
     id_arg="order_id",
     max_retries=5,
@@ -83,7 +82,6 @@ capture_order = _declare(
 )
 fan_out_event = _declare(
     "fan_out_event",
-    "webhooks",
     deliveries.fan_out,
     id_arg="event_id",
     max_retries=5,
@@ -91,7 +89,6 @@ fan_out_event = _declare(
 )
 deliver_webhook = _declare(
     "deliver_webhook",
-    "webhooks",
     deliveries.deliver,
     id_arg="delivery_id",
     max_retries=3,

@@ -17,9 +17,8 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
 from engine.adapters import log_redaction
+from engine.domain import queues
 from engine.settings import Settings, get_settings
-
-QUEUES = ("pipeline", "render", "webhooks")
 
 
 class OneSigterm(dramatiq.Middleware):
@@ -78,8 +77,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(OneSigterm())
     broker.add_middleware(RedactLogs())
-    for queue in QUEUES:
-        broker.declare_queue(queue)
+    for queue in queues.Queue:
+        broker.declare_queue(queue.value)
     return broker
 
 

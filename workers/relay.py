@@ -13,6 +13,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import dq_name
 
 from engine.bootstrap import Inkwell
+from engine.domain import queues
 from engine.services import outbox
 
 log = logging.getLogger("inkwell.relay")
@@ -41,7 +42,7 @@ def publisher(broker: dramatiq.Broker) -> outbox.Publish:
 def relay_all(app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> int:
     """Publish every due row each queue has room for, in batches; returns how many."""
     total = 0
-    for queue_name in sorted(set(outbox.ACTOR_QUEUES.values())):
+    for queue_name in (q.value for q in queues.Queue):
         while True:
             sent = outbox.relay_batch(
                 app.session_factory,
@@ -59,7 +60,7 @@ def relay_all(app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> int:
 
 def full(room: outbox.Room) -> bool:
     """Whether some queue has no room left (so due rows may be waiting for it)."""
-    return any(room(q) <= 0 for q in set(outbox.ACTOR_QUEUES.values()))
+    return any(room(q.value) <= 0 for q in queues.Queue)
 
 
 def room(broker: dramatiq.Broker, backlog_max: int) -> outbox.Room:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.domain import reasons, redact
+from engine.domain import queues, reasons, redact
 from engine.services import outbox, pipeline
 
 log = logging.getLogger("inkwell.jobs")
@@ -266,7 +266,7 @@ def record_failure(
         tables.JobRun(
             id=uuid.uuid4(),
             actor_name=actor,
-            queue_name=outbox.ACTOR_QUEUES[actor],
+            queue_name=queues.OF_ACTOR[actor].value,
             message_id="sweeper",
             order_id=order_id,
             args={"order_id": str(order_id)},

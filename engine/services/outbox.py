@@ -26,17 +26,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import tables
+from engine.domain import queues
 
 log = logging.getLogger("inkwell.outbox")
 
-#: Which queue each pipeline actor listens on (DESIGN section 3).
-ACTOR_QUEUES: dict[str, str] = {
-    "check_addresses": "pipeline",
-    "render_order": "render",
-    "capture_order": "pipeline",
-    "fan_out_event": "webhooks",
-    "deliver_webhook": "webhooks",
-}
 
 #: `session.info` flag: this transaction wrote outbox rows, so wake the relay after commit.
 DIRTY = "outbox_dirty"
@@ -77,7 +70,7 @@ def enqueue(
         {
             "id": row_id,
             "tenant_id": tenant_id,
-            "queue_name": ACTOR_QUEUES[actor_name],
+            "queue_name": queues.OF_ACTOR[actor_name].value,
             "actor_name": actor_name,
             "args": {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in args.items()},
             "created_at": now,
