@@ -24,9 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import errors
-from engine.adapters import tables
+from engine.adapters import tables, transitions
 from engine.bootstrap import Inkwell
-from engine.domain import statuses
 from engine.domain.statuses import OrderStatus, RecipientStatus
 from engine.services import events
 
@@ -76,7 +75,7 @@ def record_printed(
         recorded: list[str] = []
         processing = order.status == OrderStatus.PROCESSING.value
         if processing and not _count(session, order_id, (RecipientStatus.RENDERED,)):
-            _move(order, OrderStatus.COMPLETED, now)
+            _move(session, order, OrderStatus.COMPLETED, now)
             _event(session, order, "order.completed", f"order:{order_id}:completed", now, recorded)
         uow.commit()
         return Progress(order_id, order.status, len(moved), recorded)
@@ -146,7 +145,7 @@ def record_mailed(
         session.flush()
         waiting = (RecipientStatus.RENDERED, RecipientStatus.PRINTED)
         if order.status == OrderStatus.COMPLETED.value and not _count(session, order_id, waiting):
-            _move(order, OrderStatus.SHIPPED, now)
+            _move(session, order, OrderStatus.SHIPPED, now)
             _event(session, order, "order.shipped", f"order:{order_id}:shipped", now, recorded)
         uow.commit()
         return Progress(order_id, order.status, moved, recorded)
@@ -209,10 +208,15 @@ def _count(session: Session, order_id: uuid.UUID, statuses: Sequence[RecipientSt
     )
 
 
-def _move(order: tables.Order, target: OrderStatus, now: datetime) -> None:
-    assert OrderStatus(order.status) in statuses.sources_of(target), (order.status, target)
-    order.status = target.value
-    order.updated_at = now
+def _move(session: Session, order: tables.Order, target: OrderStatus, now: datetime) -> None:
+    """The lifecycle's compare-and-set; the order row is locked, so it cannot miss."""
+    moved = session.execute(
+        transitions.move(target).values(updated_at=now).returning(tables.Order.id),
+        {"oid": order.id},
+    ).one_or_none()
+    if moved is None:
+        raise errors.StaleState("order", order.id)
+    session.refresh(order)
 
 
 def _event(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import errors
-from engine.adapters import tables
+from engine.adapters import tables, transitions
 from engine.bootstrap import Inkwell
 from engine.domain import addresses, orderform, pricing, text
 from engine.domain.statuses import (
@@ -508,10 +508,10 @@ def cancel_order(app: Inkwell, principal: Principal, order_id: uuid.UUID) -> Can
         if previous not in CANCELLABLE:
             raise errors.NotCancellable(order_id, order.status)
         moved = session.execute(
-            sa.update(tables.Order)
-            .where(tables.Order.id == order.id, tables.Order.status == previous.value)
-            .values(status=OrderStatus.CANCELLED.value, cancelled_at=now, updated_at=now)
-            .returning(tables.Order.id)
+            transitions.move(OrderStatus.CANCELLED, only_from=[previous])
+            .values(cancelled_at=now, updated_at=now)
+            .returning(tables.Order.id),
+            {"oid": order.id},
         ).one_or_none()
         if moved is None:
             raise errors.NotCancellable(order_id, "no longer cancellable")

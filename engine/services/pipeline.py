@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import errors
-from engine.adapters import letter_pdf, tables
+from engine.adapters import letter_pdf, tables, transitions
 from engine.adapters.storage import Storage
 from engine.bootstrap import Inkwell
 from engine.domain import addresses, merge, pricing, reasons
@@ -70,15 +70,12 @@ _CLAIM = (
     .returning(*_O.c)
 )
 _CAPTURE = (
-    sa.update(_O)
+    transitions.move(OrderStatus.PROCESSING)
     .where(
-        _O.c.id == sa.bindparam("oid"),
-        _O.c.status == OrderStatus.PENDING.value,
         _O.c.stage == Stage.RENDERED.value,
         _O.c.cancellable_until <= sa.bindparam("now"),
     )
     .values(
-        status=OrderStatus.PROCESSING.value,
         stage=Stage.CAPTURED.value,
         stage_changed_at=sa.bindparam("now"),
         stage_attempts=0,
@@ -328,13 +325,10 @@ def fail(
     `stage` is where a replay resumes (default: the order's current stage). Returns False
     (and does nothing) when the order is no longer pending.
     """
-    o = tables.Order
     resume = (stage or Stage(order.stage)).value
     moved = session.execute(
-        sa.update(o)
-        .where(o.id == order.id, o.status == OrderStatus.PENDING.value)
+        transitions.move(OrderStatus.FAILED)
         .values(
-            status=OrderStatus.FAILED.value,
             stage=resume,
             failure_code=failure.code,
             failure_reason=failure.reason[:2000],
@@ -342,7 +336,8 @@ def fail(
             failed_at=now,
             updated_at=now,
         )
-        .returning(o.id)
+        .returning(_O.c.id),
+        {"oid": order.id},
     ).one_or_none()
     if moved is None:
         return False
@@ -422,12 +417,8 @@ def reopen(app: Inkwell, order_id: uuid.UUID) -> bool:
                 now=now,
                 generation=generation,
             )
-        o = tables.Order
         session.execute(
-            sa.update(o)
-            .where(o.id == order.id, o.status == OrderStatus.FAILED.value)
-            .values(
-                status=OrderStatus.PENDING.value,
+            transitions.move(OrderStatus.PENDING, only_from=[OrderStatus.FAILED]).values(
                 hold_generation=generation,
                 failure_code=None,
                 failure_reason=None,
@@ -436,7 +427,8 @@ def reopen(app: Inkwell, order_id: uuid.UUID) -> bool:
                 stage_changed_at=now,
                 stage_attempts=0,
                 updated_at=now,
-            )
+            ),
+            {"oid": order.id},
         )
         stage = Stage(order.stage)
         if stage in NEXT_ACTOR:
