@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.adapters import tables
+from engine.domain import addresses
 from engine.domain.timestamps import iso
 from engine.services import deliveries
 
@@ -73,14 +74,7 @@ def order_detail(order: tables.Order, recipients: list[tables.Recipient]) -> dic
 def recipient(r: tables.Recipient) -> dict[str, Any]:
     return {
         "id": str(r.id),
-        "first_name": r.first_name,
-        "last_name": r.last_name,
-        "address_line1": r.address_line1,
-        "address_line2": r.address_line2,
-        "city": r.city,
-        "state": r.state,
-        "zip": r.zip,
-        "country": r.country,
+        **addresses.fields_of(r),
         "custom_fields": r.custom_fields or None,
         "status": r.status,
         "invalid_reason": r.invalid_reason,

@@ -16,14 +16,39 @@ US_STATES = frozenset(_STATES.split())
 ZIP_PATTERN = re.compile(r"^[0-9]{5}(?:-[0-9]{4})?$")
 COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}$")
 
-#: (field, required, max length) for every text field of a recipient.
-TEXT_FIELDS: tuple[tuple[str, bool, int], ...] = (
-    ("first_name", True, 100),
-    ("last_name", True, 100),
-    ("address_line1", True, 255),
-    ("address_line2", False, 255),
-    ("city", True, 100),
+#: Every field of a recipient, in the order answers show them, with the most characters
+#: stored (None: not text). Said once: the order form, validation, storage, merging and
+#: the API's answers all read it.
+RECIPIENT_FIELDS: tuple[tuple[str, int | None], ...] = (
+    ("first_name", 100),
+    ("last_name", 100),
+    ("address_line1", 255),
+    ("address_line2", 255),
+    ("city", 100),
+    ("state", 100),
+    ("zip", 20),
+    ("country", 2),
+    ("custom_fields", None),
 )
+FIELD_NAMES = tuple(name for name, _ in RECIPIENT_FIELDS)
+#: The text fields stored as sent, with their lengths (an invalid recipient keeps these).
+STORED_TEXT = tuple(
+    (name, limit) for name, limit in RECIPIENT_FIELDS if limit and name != "country"
+)
+_OPTIONAL = frozenset({"address_line2"})
+#: (field, required, max length) for the free-text fields checked as text.
+TEXT_FIELDS: tuple[tuple[str, bool, int], ...] = tuple(
+    (name, name not in _OPTIONAL, limit)
+    for name, limit in STORED_TEXT
+    if name in ("first_name", "last_name", "address_line1", "address_line2", "city")
+)
+
+
+def fields_of(row: object) -> dict[str, object]:
+    """A stored recipient's fields, by name (a row or an object with those attributes)."""
+    return {name: getattr(row, name) for name in FIELD_NAMES}
+
+
 MAX_CUSTOM_FIELDS = 50
 MAX_CUSTOM_FIELD_KEY = 64
 MAX_CUSTOM_FIELD_VALUE = 1000

@@ -38,19 +38,7 @@ ORDER_FIELDS = frozenset(
         "external_id",
     }
 )
-RECIPIENT_FIELDS = frozenset(
-    {
-        "first_name",
-        "last_name",
-        "address_line1",
-        "address_line2",
-        "city",
-        "state",
-        "zip",
-        "country",
-        "custom_fields",
-    }
-)
+RECIPIENT_FIELDS = frozenset(addresses.FIELD_NAMES)
 #: Names partners bring from other services, and the field they mean here.
 _DID_YOU_MEAN = {"message": "message_body", "zip_code": "zip", "postal_code": "zip"}
 

@@ -362,15 +362,7 @@ def _recipient(
         fields = raw if isinstance(raw, Mapping) else {}
         stored = {
             f: (text.clean(str(fields.get(f)))[:limit] if fields.get(f) is not None else None)
-            for f, limit in (
-                ("first_name", 100),
-                ("last_name", 100),
-                ("address_line1", 255),
-                ("address_line2", 255),
-                ("city", 100),
-                ("state", 100),
-                ("zip", 20),
-            )
+            for f, limit in addresses.STORED_TEXT
         }
         custom = fields.get("custom_fields")
         if addresses.check_custom_fields(custom):

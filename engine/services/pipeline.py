@@ -143,22 +143,8 @@ def _at(order: Any, stage: Stage) -> bool:
     )
 
 
-def recipient_fields(r: Any) -> dict[str, object]:
-    return {
-        "first_name": r.first_name,
-        "last_name": r.last_name,
-        "address_line1": r.address_line1,
-        "address_line2": r.address_line2,
-        "city": r.city,
-        "state": r.state,
-        "zip": r.zip,
-        "country": r.country,
-        "custom_fields": r.custom_fields,
-    }
-
-
 def _merge_fields(r: Any) -> dict[str, object]:
-    fields = {k: v for k, v in recipient_fields(r).items() if k != "custom_fields"}
+    fields = {k: v for k, v in addresses.fields_of(r).items() if k != "custom_fields"}
     fields.update(r.custom_fields or {})
     return fields
 
