@@ -1,6 +1,23 @@
-"""Money is integer cents; this module formats it for people."""
+"""Money is integer cents; this module names its movements and formats it for people."""
 
 from __future__ import annotations
+
+import enum
+
+
+class LedgerKind(enum.StrEnum):
+    """What a ledger entry records (the database's CHECK lists the same values)."""
+
+    #: Money added to a wallet (a test top-up, a paid checkout).
+    TOPUP = "topup"
+    #: Set aside for an accepted order; available drops, balance does not.
+    HOLD = "hold"
+    #: A hold given back (cancel, failure, skipped recipients).
+    RELEASE = "release"
+    #: A hold turned into a debit once the cancel window closed.
+    CAPTURE = "capture"
+    #: An operator's correction.
+    ADJUSTMENT = "adjustment"
 
 
 def format_usd(cents: int) -> str:

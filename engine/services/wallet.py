@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain.money import LedgerKind
 from engine.domain.statuses import Mode
 
 
@@ -77,7 +78,7 @@ def entry(
     wallet_id: uuid.UUID | None,
     tenant_id: uuid.UUID,
     order_id: uuid.UUID | None,
-    kind: str,
+    kind: LedgerKind,
     key: str,
     amount_cents: int,
     balance_delta: int,
@@ -92,7 +93,7 @@ def entry(
         "wallet_id": wallet_id,
         "tenant_id": tenant_id,
         "order_id": order_id,
-        "kind": kind,
+        "kind": kind.value,
         "key": key,
         "amount_cents": amount_cents,
         "balance_delta_cents": balance_delta,
@@ -162,7 +163,7 @@ def _move_and_record(
     tenant_id: uuid.UUID,
     mode: str,
     order_id: uuid.UUID | None,
-    kind: str,
+    kind: LedgerKind,
     key: str,
     amount_cents: int,
     balance_delta: int,
@@ -282,7 +283,7 @@ def hold_orders(
                 wallet_id=wallet_id,
                 tenant_id=tenant_id,
                 order_id=request.order_id,
-                kind="hold",
+                kind=LedgerKind.HOLD,
                 key=f"order:{request.order_id}:hold{suffix}",
                 amount_cents=cost,
                 balance_delta=0,
@@ -342,7 +343,7 @@ def release_hold(
     suffix = f":{attempt}" if attempt else ""
     return _release_or_capture(
         session,
-        kind="release",
+        kind=LedgerKind.RELEASE,
         key=f"order:{order_id}:release:{reason}{suffix}",
         tenant_id=tenant_id,
         mode=mode,
@@ -388,7 +389,7 @@ def capture(
     """Turn an order's hold into a debit."""
     return _release_or_capture(
         session,
-        kind="capture",
+        kind=LedgerKind.CAPTURE,
         key=f"order:{order_id}:capture",
         tenant_id=tenant_id,
         mode=mode,
@@ -403,7 +404,7 @@ def capture(
 def _release_or_capture(
     session: Session,
     *,
-    kind: str,
+    kind: LedgerKind,
     key: str,
     tenant_id: uuid.UUID,
     mode: str,
@@ -454,7 +455,7 @@ def credit(
         tenant_id=tenant_id,
         mode=mode,
         order_id=None,
-        kind="topup",
+        kind=LedgerKind.TOPUP,
         key=key,
         amount_cents=amount_cents,
         balance_delta=amount_cents,

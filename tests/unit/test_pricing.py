@@ -201,3 +201,20 @@ def test_plural_with_an_irregular_form() -> None:
         "1 premium paper upgrade"
     )
     assert money.plural(2, "box", "boxes") == "2 boxes"
+
+
+def test_the_ledger_kinds_are_the_ones_the_database_accepts() -> None:
+    # Given the kinds the code names and the CHECK the table declares
+    from engine.adapters import tables
+    from engine.domain.money import LedgerKind
+
+    checks = [
+        str(c.sqltext)
+        for c in tables.LedgerEntry.__table__.constraints
+        if getattr(c, "name", "") and str(c.name).endswith("kind")
+    ]
+    # Then they list the same values
+    [check] = checks
+    assert sorted(check.split("(")[1].rstrip(")").replace("'", "").split(", ")) == sorted(
+        k.value for k in LedgerKind
+    )
