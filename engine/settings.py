@@ -61,10 +61,10 @@ class Settings(BaseSettings):
     events_settle_s: float = Field(default=2.0, ge=0)
     #: How often the scheduler relays the outbox, seconds.
     scheduler_interval_s: float = Field(default=0.5, gt=0)
-    #: Most messages the relay keeps outstanding in each broker queue (queued, prefetched,
-    #: running or awaiting a retry). The rest wait in the outbox, where the relay serves
-    #: tenants round-robin: one tenant's burst delays another's order by at most this many
-    #: messages per stage. Large enough to keep every worker thread fed.
+    #: Most messages the relay keeps waiting in each broker queue for a worker (taken ones,
+    #: prefetched or running, do not count). The rest wait in the outbox, where the relay
+    #: serves tenants round-robin: one tenant's burst delays another's order by at most this
+    #: many messages (plus the workers' prefetch) per stage.
     queue_backlog_max: int = Field(default=64, ge=1)
     #: Largest request body the API accepts, bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

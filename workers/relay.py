@@ -10,7 +10,6 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.common import dq_name
 
 from engine.bootstrap import Inkwell
 from engine.domain import queues
@@ -64,27 +63,25 @@ def full(room: outbox.Room) -> bool:
 
 
 def room(broker: dramatiq.Broker, backlog_max: int) -> outbox.Room:
-    """How many more messages each queue of `broker` may take: `backlog_max` less what it
-    holds outstanding (queued, prefetched, running, or waiting for a retry)."""
+    """How many more messages each queue of `broker` may take: `backlog_max` less those
+    waiting in it for a worker. Messages a worker has taken (prefetched or running) do not
+    count: each worker's prefetch is bounded already, and the unacked messages of a killed
+    worker, which the broker hands out again only after its heartbeat times out, must not
+    stop the relay meanwhile. Delayed retries wait for their time, not for a worker."""
 
-    def outstanding(queue_name: str) -> int:
+    def waiting(queue_name: str) -> int:
         if isinstance(broker, RedisBroker):
-            # Messages stay in the queue's hash until acked; this counts it and its delay
-            # queue, one Lua call (dramatiq's own `join` reads the same number).
-            return int(broker.do_qsize(queue_name))
+            # The queue's list holds the ids not yet fetched (dispatch.lua's queue_full_name).
+            return int(broker.client.llen(f"{broker.namespace}:{queue_name}"))
         if isinstance(broker, StubBroker):
-            return sum(
-                broker.queues[name].unfinished_tasks
-                for name in (queue_name, dq_name(queue_name))
-                if name in broker.queues
-            )
+            return broker.queues[queue_name].qsize() if queue_name in broker.queues else 0
         if isinstance(broker, RabbitmqBroker):
-            ready, delayed, _dead = broker.get_queue_message_counts(queue_name)
-            return ready + delayed
+            ready, _delayed, _dead = broker.get_queue_message_counts(queue_name)
+            return ready
         return 0
 
     def free(queue_name: str) -> int:
-        return max(0, backlog_max - outstanding(queue_name))
+        return max(0, backlog_max - waiting(queue_name))
 
     return free
 
