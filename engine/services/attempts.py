@@ -1,8 +1,8 @@
 """Attempts on record: each attempt of a delivery ends written down, whatever happened.
 
-`record` writes one attempt and decides what follows it: the delivery succeeded, is
-retried at a time (queued through the outbox), or failed, and the endpoint's failure count
-moves or the endpoint is deactivated. An attempt that lost
+`record` writes one attempt and applies what `delivery_outcome.decide` says follows it:
+the delivery succeeded, is retried at a time (queued through the outbox), or failed, and
+the endpoint's failure count moves or the endpoint is deactivated. An attempt that lost
 its worker (its lease ran out unrecorded) or its job (due, never claimed) is recorded here
 too, as failed, so every delivery ends.
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from engine.adapters import sql, tables
 from engine.adapters.webhook_sender import AttemptResult, clean_text
 from engine.bootstrap import Inkwell
-from engine.domain import backoff
+from engine.domain import delivery_outcome
 from engine.services import outbox
 
 #: Attempt errors for failures on our side: partner-safe, no exception text.
@@ -83,11 +83,15 @@ _ENDPOINT_OK = (
     .where(_E.c.id == sa.bindparam("eid"))
     .values(consecutive_failures=0, last_triggered_at=sa.bindparam("now"))
 )
-_ENDPOINT_FAILED = (
+#: The endpoint's count, locked to the end of the transaction: concurrent failed attempts
+#: to one endpoint are counted one after the other.
+_LOCK_FAILURES = (
+    sa.select(_E.c.consecutive_failures).where(_E.c.id == sa.bindparam("eid")).with_for_update()
+)
+_SET_FAILURES = (
     sa.update(_E)
     .where(_E.c.id == sa.bindparam("eid"))
-    .values(consecutive_failures=_E.c.consecutive_failures + 1)
-    .returning(_E.c.consecutive_failures)
+    .values(consecutive_failures=sa.bindparam("failures"))
 )
 
 
@@ -130,10 +134,15 @@ def record_unstarted(app: Inkwell, delivery_id: uuid.UUID, due_before: datetime)
 
 
 def record(app: Inkwell, claim: Attempted, result: AttemptResult, *, ours: bool = False) -> str:
-    """Put an attempt on record and decide what follows: done, the next attempt by the
-    backoff, or failed. `ours`: the failure was on our side (the job was lost, or the
-    attempt could not be prepared) and the receiver never saw it, so it does not count
-    toward deactivating the endpoint."""
+    """Put an attempt on record and apply what follows it (`delivery_outcome.decide`).
+
+    `ours`: the failure was on our side (the job was lost, or the attempt could not be
+    prepared) and the receiver never saw it, so it does not count toward deactivating the
+    endpoint.
+
+    Returns `succeeded`, `retrying`, `failed`, or `superseded` when a later claim has
+    taken the delivery since this attempt's (then only the attempt itself is kept).
+    """
     now = app.clock()
     settings = app.settings
     error = result.error
@@ -149,66 +158,60 @@ def record(app: Inkwell, claim: Attempted, result: AttemptResult, *, ours: bool 
         "response_body": clean_text(result.body) if result.body is not None else None,
         "error": clean_text(error) if error is not None else None,
     }
-    common = {
-        "lease_until": None,
-        "updated_at": now,
-        "last_status_code": attempt["status_code"],
-        "last_error": attempt["error"],
-    }
-    ok = result.ok
     with app.uow() as uow:
         session = uow.session
         sql.insert_ignoring_conflict(session, _A, attempt, ["delivery_id", "number"])
-        guard = {"did": claim.delivery_id, "attempt": claim.attempt}
-        if ok:
-            done = session.execute(
-                _RECORD.values(
-                    status="succeeded", delivered_at=now, next_attempt_at=None, **common
-                ),
-                guard,
-            )
-            if _changed(done):
-                session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
-            uow.commit()
-            return "succeeded" if _changed(done) else "superseded"
-        gone = result.status_code == 410
-        retry_after = backoff.parse_retry_after_s(result.retry_after, now)
-        delay = (
-            None
-            if gone
-            else backoff.next_delay_s(settings.webhook_retry_schedule_s, claim.attempt, retry_after)
+        failures_before = 0
+        if delivery_outcome.counts_against_endpoint(result.status_code, ours=ours):
+            failures_before = session.execute(
+                _LOCK_FAILURES, {"eid": claim.endpoint_id}
+            ).scalar_one()
+        outcome = delivery_outcome.decide(
+            status_code=result.status_code,
+            attempt=claim.attempt,
+            schedule_s=settings.webhook_retry_schedule_s,
+            retry_after=result.retry_after,
+            now=now,
+            consecutive_failures=failures_before,
+            max_failures=settings.webhook_max_consecutive_failures,
+            ours=ours,
         )
-        next_at = now + timedelta(seconds=delay) if delay is not None else None
-        status = "retrying" if next_at is not None else "failed"
+        last_error = attempt["error"]
+        if outcome.cut_short:
+            last_error = _deactivated_error(outcome.deactivate)
+        values: dict[str, object] = {
+            "status": outcome.status,
+            "next_attempt_at": outcome.retry_at,
+            "lease_until": None,
+            "updated_at": now,
+            "last_status_code": result.status_code,
+            "last_error": last_error,
+        }
+        if outcome.status == "succeeded":
+            values["delivered_at"] = now
         done = session.execute(
-            _RECORD.values(status=status, next_attempt_at=next_at, **common), guard
+            _RECORD.values(values), {"did": claim.delivery_id, "attempt": claim.attempt}
         )
         if not _changed(done):
             uow.commit()
             return "superseded"
-        reason = None
-        if not ours:
-            # Reference 000: N consecutive failed ATTEMPTS deactivate the endpoint.
-            failures = session.execute(_ENDPOINT_FAILED, {"eid": claim.endpoint_id}).scalar_one()
-            if gone:
-                reason = "the endpoint answered 410 Gone"
-            elif failures >= settings.webhook_max_consecutive_failures:
-                reason = f"{failures} consecutive failed attempts"
-        if reason:
-            # This delivery's lease is cleared above, so it fails with the others.
-            _deactivate(session, claim.endpoint_id, reason, now)
-            status = "failed"
-        elif next_at is not None:
+        if outcome.status == "succeeded":
+            session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
+        elif outcome.failures is not None:
+            session.execute(_SET_FAILURES, {"eid": claim.endpoint_id, "failures": outcome.failures})
+        if outcome.deactivate is not None:
+            _deactivate(session, claim.endpoint_id, outcome.deactivate, now)
+        if outcome.retry_at is not None:
             outbox.enqueue(
                 session,
                 "deliver_webhook",
                 tenant_id=claim.tenant_id,
                 delivery_id=claim.delivery_id,
                 now=now,
-                available_at=next_at,
+                available_at=outcome.retry_at,
             )
         uow.commit()
-        return status
+        return outcome.status
 
 
 def _changed(result: sa.Result[Any]) -> int:
