@@ -7,7 +7,7 @@ from typing import Any
 from engine.adapters import tables
 from engine.domain import addresses
 from engine.domain.timestamps import iso
-from engine.services import deliveries
+from engine.services import delivery_logs
 
 
 def order_summary(order: tables.Order, recipient_count: int) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def delivery(d: tables.WebhookDelivery, attempts: list[tables.WebhookAttempt]) -
     }
 
 
-def delivery_page(found: deliveries.DeliveryPage) -> dict[str, Any]:
+def delivery_page(found: delivery_logs.DeliveryPage) -> dict[str, Any]:
     return {
         "deliveries": [delivery(d, found.attempts.get(d.id, [])) for d in found.deliveries],
         "pagination": {

@@ -125,11 +125,13 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_failed(args: argparse.Namespace) -> int:
-    from engine.services import jobs
+    from engine.services import replay
 
     app = _app()
     try:
-        runs = jobs.failed_runs(app, actor=args.actor, include_replayed=args.all, limit=args.limit)
+        runs = replay.failed_runs(
+            app, actor=args.actor, include_replayed=args.all, limit=args.limit
+        )
     finally:
         app.close()
     if args.json:
@@ -159,18 +161,18 @@ def cmd_jobs_failed(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_replay(args: argparse.Namespace) -> int:
-    from engine.services import jobs
+    from engine.services import replay
 
     app = _app()
     try:
         if args.all:
-            ids = [r.id for r in jobs.failed_runs(app, actor=args.actor, limit=10_000)]
+            ids = [r.id for r in replay.failed_runs(app, actor=args.actor, limit=10_000)]
         else:
             ids = list(args.ids)
         if not ids:
             print("nothing to replay (give run ids, or --all [--actor NAME])", file=sys.stderr)
             return 2
-        results = jobs.replay(app, ids)
+        results = replay.replay(app, ids)
     finally:
         app.close()
     for r in results:

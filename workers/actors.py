@@ -15,7 +15,7 @@ from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 import workers.broker  # noqa: F401  (the broker must exist before any actor is declared)
 from engine.bootstrap import Inkwell
 from engine.domain import queues
-from engine.services import deliveries, jobs, pipeline
+from engine.services import delivery, fanout, jobs, pipeline
 from engine.settings import get_settings
 from workers.runtime import inkwell
 
@@ -82,14 +82,14 @@ capture_order = _declare(
 )
 fan_out_event = _declare(
     "fan_out_event",
-    deliveries.fan_out,
+    fanout.fan_out,
     id_arg="event_id",
     max_retries=5,
     time_limit_ms=60 * SECOND_MS,
 )
 deliver_webhook = _declare(
     "deliver_webhook",
-    deliveries.deliver,
+    delivery.deliver,
     id_arg="delivery_id",
     max_retries=3,
     # Derived from the webhook timeout; the delivery lease outlives it (engine/settings.py).

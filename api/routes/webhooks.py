@@ -11,7 +11,7 @@ from api.auth import scoped
 from api.deps import inkwell, parse_id
 from engine.bootstrap import Inkwell
 from engine.domain.scopes import Scope
-from engine.services import deliveries, webhooks
+from engine.services import delivery_logs, event_feed, manual_sends, webhooks
 from engine.services.keys import Principal
 
 router = APIRouter(tags=["webhooks"])
@@ -114,12 +114,12 @@ def endpoint_deliveries(
     webhook_id: str,
     status: str | None = Query(None),
     event: str | None = Query(None),
-    limit: int = Query(deliveries.DEFAULT_LOG_LIMIT, description="At most 100"),
+    limit: int = Query(delivery_logs.DEFAULT_LOG_LIMIT, description="At most 100"),
     offset: int = Query(0),
     who: Principal = Depends(scoped(MANAGE)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
-    found = deliveries.list_deliveries(
+    found = delivery_logs.list_deliveries(
         app,
         who,
         endpoint_id=parse_id(webhook_id, "webhook"),
@@ -142,7 +142,7 @@ def resend(
     who: Principal = Depends(scoped(MANAGE)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
-    rows = deliveries.resend(app, who, order_id=body.get("order_id"), event=body.get("event"))
+    rows = manual_sends.resend(app, who, order_id=body.get("order_id"), event=body.get("event"))
     return {
         "deliveries": [views.delivery(d, []) for d in rows],
         "message": f"{len(rows)} new deliver{'y' if len(rows) == 1 else 'ies'} queued.",
@@ -155,12 +155,12 @@ def webhook_logs(
     event: str | None = Query(None),
     webhook_id: str | None = Query(None),
     order_id: str | None = Query(None),
-    limit: int = Query(deliveries.DEFAULT_LOG_LIMIT, description="At most 100"),
+    limit: int = Query(delivery_logs.DEFAULT_LOG_LIMIT, description="At most 100"),
     offset: int = Query(0),
     who: Principal = Depends(scoped(MANAGE)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
-    found = deliveries.list_deliveries(
+    found = delivery_logs.list_deliveries(
         app,
         who,
         endpoint_id=parse_id(webhook_id, "webhook") if webhook_id else None,
@@ -177,7 +177,7 @@ def webhook_logs(
 def webhook_log(
     log_id: str, who: Principal = Depends(scoped(MANAGE)), app: Inkwell = Depends(inkwell)
 ) -> dict[str, Any]:
-    delivery, attempts = deliveries.get_delivery(app, who, parse_id(log_id, "webhook log"))
+    delivery, attempts = delivery_logs.get_delivery(app, who, parse_id(log_id, "webhook log"))
     return {"delivery": views.delivery(delivery, attempts)}
 
 
@@ -185,7 +185,7 @@ def webhook_log(
 def retry_log(
     log_id: str, who: Principal = Depends(scoped(MANAGE)), app: Inkwell = Depends(inkwell)
 ) -> dict[str, Any]:
-    delivery = deliveries.retry(app, who, parse_id(log_id, "webhook log"))
+    delivery = manual_sends.retry(app, who, parse_id(log_id, "webhook log"))
     return {"delivery": views.delivery(delivery, []), "message": "Delivery queued again."}
 
 
@@ -198,7 +198,7 @@ def list_events(
     who: Principal = Depends(scoped(Scope.ORDERS_READ)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
-    page = deliveries.list_events(
+    page = event_feed.list_events(
         app,
         who,
         after=after,

@@ -29,14 +29,16 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import sqlalchemy as sa
 
 from engine import errors
 from engine.bootstrap import Inkwell
-from engine.services import jobs, orders
+from engine.services import acceptance, jobs
 
 log = logging.getLogger("inkwell.intake")
 MAX_BATCH = 100
@@ -46,23 +48,39 @@ RETRY_AFTER_S = 1
 SETTLE_S = 10.0
 
 
+class Write(Protocol):
+    """Writes a batch in one transaction, bounded by `timeout_s`: per order, its result or
+    its own error (`orders.write_orders`)."""
+
+    def __call__(
+        self, app: Inkwell, batch: list[acceptance.Prepared], *, timeout_s: float | None = ...
+    ) -> list[acceptance.CreatedOrder | errors.InkwellError]: ...
+
+
+#: Which of these order ids the database holds, asked on a fresh connection
+#: (`orders.written`).
+Written = Callable[[Inkwell, Sequence[uuid.UUID]], set[uuid.UUID]]
+
+
 @dataclass
 class _Item:
-    prepared: orders.Prepared
+    prepared: acceptance.Prepared
     #: time.monotonic() after which the order must not be started.
     deadline: float
-    future: Future[orders.CreatedOrder] = field(default_factory=Future)
+    future: Future[acceptance.CreatedOrder] = field(default_factory=Future)
 
 
 class Intake:
-    def __init__(self, app: Inkwell) -> None:
+    def __init__(self, app: Inkwell, write: Write, written: Written) -> None:
         self.app = app
+        self._write_batch = write
+        self._written = written
         self._closed = False
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="order-intake", daemon=True)
         self._thread.start()
 
-    def submit(self, prepared: orders.Prepared) -> orders.CreatedOrder:
+    def submit(self, prepared: acceptance.Prepared) -> acceptance.CreatedOrder:
         """Write `prepared` or raise; ServiceBusy means it was certainly not written."""
         if self._closed:
             raise RuntimeError("order intake is closed")
@@ -120,7 +138,7 @@ class Intake:
         try:
             if timeout_s <= 0:
                 raise errors.ServiceBusy(retry_after_s=RETRY_AFTER_S)
-            results = orders.write_orders(
+            results = self._write_batch(
                 self.app, [item.prepared for item in batch], timeout_s=timeout_s
             )
         except errors.CommitUncertain as exc:
@@ -160,7 +178,7 @@ class Intake:
         pause_s = 0.05
         while found is None:
             try:
-                found = orders.written(self.app, ids)
+                found = self._written(self.app, ids)
             except Exception as exc:
                 if not jobs.is_transient(exc) or time.monotonic() + pause_s > give_up:
                     log.error("could not learn whether %d orders were written", len(ids))
@@ -171,7 +189,7 @@ class Intake:
                 pause_s = min(pause_s * 2, 1.0)
         log.warning("commit failed midway: %d of %d orders had landed", len(found), len(ids))
         for item, result in zip(batch, results, strict=True):
-            if isinstance(result, orders.CreatedOrder) and result.order.id in found:
+            if isinstance(result, acceptance.CreatedOrder) and result.order.id in found:
                 item.future.set_result(result)
             elif isinstance(result, errors.InkwellError):
                 item.future.set_exception(result)
@@ -192,12 +210,15 @@ def _timed_out(exc: BaseException) -> bool:
 _lock = threading.Lock()
 
 
-def submit(app: Inkwell, prepared: orders.Prepared) -> orders.CreatedOrder:
-    """Write one prepared order through the process's intake (started on first use)."""
+def submit(
+    app: Inkwell, prepared: acceptance.Prepared, *, write: Write, written: Written
+) -> acceptance.CreatedOrder:
+    """Write one prepared order through the process's intake (started on first use, with
+    `write` and `written`: the order service's, passed in so this module needs none)."""
     with _lock:
         intake: Intake | None = getattr(app, "_intake", None)
         if intake is None:
-            intake = Intake(app)
+            intake = Intake(app, write, written)
             app._intake = intake  # type: ignore[attr-defined]
             app._closers.append(intake.close)
     return intake.submit(prepared)

@@ -23,20 +23,16 @@ from engine.domain.statuses import (
     RecipientStatus,
     Stage,
 )
-from engine.services import events, fonts, outbox, tenants, wallet
+from engine.services import events, fonts, intake, outbox, tenants, wallet
+
+# The names, not the module: they moved to `acceptance` (so `intake` need not import this
+# module) and are used here, and by callers as `orders.CreatedOrder`, as before.
+from engine.services.acceptance import CreatedOrder, Prepared
 from engine.services.keys import Principal
 
 SORTABLE = ("created_at", "updated_at", "total_cents", "letter_count", "status")
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
-
-
-@dataclass(frozen=True)
-class CreatedOrder:
-    order: tables.Order
-    recipients: list[tables.Recipient]
-    transaction_id: uuid.UUID
-    balance: wallet.Balance
 
 
 @dataclass(frozen=True)
@@ -85,18 +81,6 @@ def cancel_window(app: Inkwell, tenant: tables.Tenant) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A validated, priced order ready to be written; nothing is in the database yet."""
-
-    order: tables.Order
-    recipients: list[tables.Recipient]
-
-    @property
-    def cost_cents(self) -> int:
-        return self.order.total_cents
-
-
 def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) -> CreatedOrder:
     """Validate, price and accept an order, holding its cost, in one transaction.
 
@@ -108,9 +92,7 @@ def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) 
         InsufficientCredits: the wallet's available balance is below the order's cost.
     """
     prepared = prepare_order(app, principal, raw)
-    from engine.services import intake
-
-    return intake.submit(app, prepared)
+    return intake.submit(app, prepared, write=write_orders, written=written)
 
 
 def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) -> Prepared:

@@ -21,7 +21,7 @@ from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.domain import reasons
 from engine.domain.statuses import OrderStatus, Stage
-from engine.services import deliveries, jobs, outbox, pipeline
+from engine.services import attempts, jobs, outbox, pipeline
 
 log = logging.getLogger("inkwell.sweeper")
 
@@ -169,12 +169,12 @@ def _deliveries(app: Inkwell) -> int:
         waiting = _waiting_in_outbox(uow.session, stalled)
     # Each in its own transaction, as an attempt is recorded by a worker.
     for delivery_id, attempt, endpoint_id, tenant_id in lost:
-        deliveries.record_lost_attempt(app, delivery_id, attempt, endpoint_id, tenant_id)
+        attempts.record_lost(app, delivery_id, attempt, endpoint_id, tenant_id)
     swept = len(lost)
     for delivery_id in stalled:
         if delivery_id in waiting:
             continue
-        if deliveries.record_unstarted_attempt(app, delivery_id, deadline) != "skipped":
+        if attempts.record_unstarted(app, delivery_id, deadline) != "skipped":
             swept += 1
     if swept:
         log.warning("sweeper: %d stalled delivery attempts counted as failed", swept)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import deliveries, events, keys, orders, tenants, webhooks
+from engine.services import delivery, events, fanout, keys, orders, tenants, webhooks
 from tests.conftest import order_body
 
 #: What the receiver does with one connection once it has read the request.
@@ -121,7 +121,7 @@ def make_delivery(app: Inkwell, url: str) -> uuid.UUID:
         )
         uow.commit()
     assert event_id is not None
-    assert deliveries.fan_out(app, event_id) == 1
+    assert fanout.fan_out(app, event_id) == 1
     with app.uow() as uow:
         return uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()
 
@@ -130,7 +130,7 @@ def drive(app: Inkwell, delivery_id: uuid.UUID, calls: int = 10) -> list[str]:
     """Call the delivery service until it has nothing to do (or `calls` times)."""
     outcomes = []
     for _ in range(calls):
-        outcome = deliveries.deliver(app, delivery_id)
+        outcome = delivery.deliver(app, delivery_id)
         outcomes.append(outcome)
         if outcome == "skipped":
             break

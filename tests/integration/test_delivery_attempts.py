@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap, utcnow
-from engine.services import deliveries, sweeper
+from engine.services import delivery, fanout, sweeper
 from engine.settings import Settings
 from tests.conftest import make_settings
 from tests.integration.hostile import RawReceiver, answer, drive, make_delivery, state
@@ -95,7 +95,7 @@ def test_a_slow_send_is_not_claimed_again_while_it_runs(pg_url: str, tmp_path: P
             delivery_id = make_delivery(a, receiver.url)
             outcome: list[str] = []
             sending = threading.Thread(
-                target=lambda: outcome.append(deliveries.deliver(a, delivery_id))
+                target=lambda: outcome.append(delivery.deliver(a, delivery_id))
             )
             sending.start()
             deadline = time.monotonic() + 5
@@ -104,7 +104,7 @@ def test_a_slow_send_is_not_claimed_again_while_it_runs(pg_url: str, tmp_path: P
             assert receiver.hits == 1
 
             # When B tries the same delivery while A's send is still running
-            second = deliveries.deliver(b, delivery_id)
+            second = delivery.deliver(b, delivery_id)
             sending.join(10)
 
         # Then B found it held, A's one send succeeded, and the receiver saw one request
@@ -121,7 +121,7 @@ def test_the_sweeper_counts_a_lost_attempt_and_schedules_the_next(app: Inkwell) 
     # Given a delivery claimed by a worker that then died (its lease ran out unrecorded)
     with scripted(then=200) as receiver:
         delivery_id = make_delivery(app, receiver.url)
-        claim = deliveries._claim(app, delivery_id)
+        claim = delivery._claim(app, delivery_id)
         assert claim is not None and claim.attempt == 1
         with app.uow() as uow:
             uow.session.execute(
@@ -198,7 +198,7 @@ def test_a_success_resets_the_count_of_failed_attempts(app: Inkwell) -> None:
             uow.session.execute(sa.delete(tables.WebhookAttempt))
             uow.session.execute(sa.delete(tables.WebhookDelivery))
             uow.commit()
-        assert deliveries.fan_out(app, event.id) == 1
+        assert fanout.fan_out(app, event.id) == 1
         with app.uow() as uow:
             second = uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()
         outcomes = drive(app, second)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import deliveries
+from engine.services import fanout
 from tests.conftest import MakeTenant, TenantHandle, order_body
 
 
@@ -29,7 +29,7 @@ def hook_with_deliveries(
             sa.select(tables.Event.id).where(tables.Event.tenant_id == t.id)
         ).all()
     for event_id in ids:
-        assert deliveries.fan_out(inkwell, event_id) == 1
+        assert fanout.fan_out(inkwell, event_id) == 1
     return str(r.json()["webhook"]["id"])
 
 

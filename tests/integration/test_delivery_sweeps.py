@@ -19,7 +19,17 @@ from standardwebhooks.webhooks import Webhook
 
 from engine.adapters import secretbox, tables
 from engine.bootstrap import Inkwell, bootstrap, utcnow
-from engine.services import deliveries, events, keys, orders, sweeper, tenants, webhooks
+from engine.services import (
+    delivery,
+    events,
+    fanout,
+    keys,
+    manual_sends,
+    orders,
+    sweeper,
+    tenants,
+    webhooks,
+)
 from engine.services.keys import Principal
 from tests.conftest import make_settings, order_body
 from tests.integration.hostile import RawReceiver, answer, drive, state
@@ -47,7 +57,7 @@ def new_delivery(app: Inkwell, url: str) -> tuple[uuid.UUID, uuid.UUID, Principa
         )
         uow.commit()
     assert event_id is not None
-    assert deliveries.fan_out(app, event_id) == 1
+    assert fanout.fan_out(app, event_id) == 1
     with app.uow() as uow:
         delivery_id = uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()
     return delivery_id, endpoint.id, who
@@ -142,7 +152,7 @@ def test_a_secret_sealed_under_another_key_fails_attempts_by_the_schedule_until_
         # When the partner rotates the secret and retries the delivery
         quick.clock = utcnow
         _, secret = webhooks.rotate_secret(quick, who, endpoint_id)
-        deliveries.retry(quick, who, delivery_id)
+        manual_sends.retry(quick, who, delivery_id)
 
         # Then it is sent, signed with the new secret alone
         assert drive(quick, delivery_id) == ["succeeded", "skipped"]
@@ -257,7 +267,7 @@ def test_a_late_job_after_a_sweep_waits_for_the_next_attempt_which_is_sent(
         assert sweeper.sweep(app).deliveries_requeued == 1
 
         # When the job was only late, and runs now
-        late = deliveries.deliver(app, delivery_id)
+        late = delivery.deliver(app, delivery_id)
 
         # Then it sends nothing before the scheduled attempt
         assert late == "skipped" and receiver.hits == 0

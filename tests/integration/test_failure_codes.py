@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.domain import reasons
-from engine.services import deliveries, jobs, keys, orders, pipeline
+from engine.services import delivery, jobs, keys, orders, pipeline
 from engine.services.pipeline import Outcome
 from tests.conftest import MakeTenant, TenantHandle, order_body, recipient
 
@@ -107,7 +107,7 @@ def test_an_address_check_failure_is_coded_in_the_order_and_in_order_failed(
     assert_nothing_private(reason)
     # And order.failed (the webhook payload's data) carries the same code and sentence
     event = failed_event(inkwell, order_id)
-    data = json.loads(deliveries.payload(event))["data"]
+    data = json.loads(delivery.payload(event))["data"]
     assert data["failure_code"] == "invalid_addresses"
     assert data["failure_reason"] == data["reason"] == reason
     assert data["order_id"] == str(order_id) and data["status"] == "failed"

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
 from engine.domain import reasons
-from engine.services import jobs, keys, orders, pipeline, sweeper, wallet
+from engine.services import jobs, keys, orders, pipeline, replay, sweeper, wallet
 from engine.services.pipeline import Outcome
 from tests.conftest import (
     TEST_SECRET_KEY,
@@ -207,7 +207,7 @@ def test_a_permanent_error_fails_the_order_and_records_the_run(
     assert run.traceback is not None
     assert "Traceback" in run.traceback and "ValueError: font file is corrupt" in run.traceback
     assert run.finished_at is not None and run.order_id == order_id
-    assert [r.id for r in jobs.failed_runs(inkwell)] == [run.id]
+    assert [r.id for r in replay.failed_runs(inkwell)] == [run.id]
     assert_ledger_ok(inkwell)
 
 
@@ -235,7 +235,7 @@ def test_a_transient_error_is_retried_while_attempts_remain(
     assert (order.status, order.stage, order.failure_reason) == ("pending", "received", None)
     assert wallet_of(inkwell, t) == (10_000, ONE_LETTER_CENTS)
     assert events_of(inkwell, order_id, "order.failed") == []
-    assert jobs.failed_runs(inkwell) == []
+    assert replay.failed_runs(inkwell) == []
 
 
 def test_a_transient_error_on_the_last_attempt_leaves_the_order_for_replay(
@@ -254,7 +254,7 @@ def test_a_transient_error_on_the_last_attempt_leaves_the_order_for_replay(
     [run] = runs_of(inkwell, ctx.message_id)
     assert run.outcome == "failed"
     assert run.error is not None and run.error.startswith("OperationalError")
-    assert [r.id for r in jobs.failed_runs(inkwell)] == [run.id]
+    assert [r.id for r in replay.failed_runs(inkwell)] == [run.id]
     # But the order is not failed for an outage: still pending, its stage and hold intact
     order = load_order(inkwell, order_id)
     assert (order.status, order.stage, order.failure_reason) == ("pending", "received", None)
@@ -276,7 +276,7 @@ def test_replay_reopens_the_order_and_resumes_the_failed_stage(
     render_rows_before = len(outbox_for(inkwell, order_id, "render_order"))
 
     # When an admin replays the failed run
-    [replayed] = jobs.replay(inkwell, [run.id])
+    [replayed] = replay.replay(inkwell, [run.id])
 
     # Then the order is pending again at the same stage, with a second hold of its own
     assert (replayed.run_id, replayed.actor_name) == (run.id, "render_order")
@@ -298,8 +298,8 @@ def test_replay_reopens_the_order_and_resumes_the_failed_stage(
     assert rows[-1].published_at is None and rows[-1].queue_name == "render"
     [run] = runs_of(inkwell, ctx.message_id)
     assert run.replayed_at is not None
-    assert jobs.failed_runs(inkwell) == []
-    assert [r.id for r in jobs.failed_runs(inkwell, include_replayed=True)] == [run.id]
+    assert replay.failed_runs(inkwell) == []
+    assert [r.id for r in replay.failed_runs(inkwell, include_replayed=True)] == [run.id]
 
     # When the re-enqueued stages run
     assert pipeline.render_order(inkwell, order_id) is Outcome.DONE
@@ -326,7 +326,7 @@ def test_replay_is_refused_with_the_shortfall_when_the_wallet_cannot_cover_it(
     rows_before = len(outbox_for(inkwell, order_id, "render_order"))
 
     # When an admin replays the failed run
-    [replayed] = jobs.replay(inkwell, [run.id])
+    [replayed] = replay.replay(inkwell, [run.id])
 
     # Then it is refused with the shortfall
     assert replayed.result.startswith("refused")
@@ -341,7 +341,7 @@ def test_replay_is_refused_with_the_shortfall_when_the_wallet_cannot_cover_it(
     assert len(outbox_for(inkwell, order_id, "render_order")) == rows_before
     [run] = runs_of(inkwell, ctx.message_id)
     assert run.replayed_at is None
-    assert [r.id for r in jobs.failed_runs(inkwell)] == [run.id]
+    assert [r.id for r in replay.failed_runs(inkwell)] == [run.id]
     assert_ledger_ok(inkwell)
 
 

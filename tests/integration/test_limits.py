@@ -23,7 +23,7 @@ from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
 from engine.domain import apikeys, layout
 from engine.domain.statuses import Mode
-from engine.services import deliveries, keys, webhooks
+from engine.services import fanout, keys, manual_sends, webhooks
 from tests.conftest import PARTNER, MakeTenant, _tenant_factory, make_settings, order_body
 
 HOOK_URL = "https://partner.example.com/hooks/inkwell"
@@ -149,7 +149,7 @@ def test_manual_resends_are_metered_per_endpoint_with_retry_after(
     try:
         who = keys.authenticate(other, f"Bearer {a.key}")
         with pytest.raises(errors.ManualResendsExhausted):
-            deliveries.resend(other, who, order_id=order_id, event="order.cancelled")
+            manual_sends.resend(other, who, order_id=order_id, event="order.cancelled")
     finally:
         other.close()
 
@@ -161,7 +161,7 @@ def test_manual_resends_are_metered_per_endpoint_with_retry_after(
             )
         )
     assert event_id is not None
-    deliveries.fan_out(app, event_id)
+    fanout.fan_out(app, event_id)
     with app.uow() as uow:
         d = tables.WebhookDelivery
         log_id = uow.session.scalar(

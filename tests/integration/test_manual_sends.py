@@ -18,7 +18,7 @@ from api.app import create_app
 from api.serve import ServerThread
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap, utcnow
-from engine.services import deliveries
+from engine.services import fanout
 from tests.conftest import PARTNER, TenantHandle, _tenant_factory, make_settings, order_body
 from tests.integration.hostile import RawReceiver, answer, drive, state
 
@@ -70,7 +70,7 @@ def failed_delivery(app: Inkwell, c: httpx.Client, url: str) -> tuple[TenantHand
         event_ids = uow.session.scalars(
             sa.select(tables.Event.id).where(tables.Event.fanned_out_at.is_(None))
         ).all()
-    assert sum(deliveries.fan_out(app, e) for e in event_ids) == 1
+    assert sum(fanout.fan_out(app, e) for e in event_ids) == 1
     with app.uow() as uow:
         delivery_id = uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()
     assert drive(app, delivery_id) == ["retrying", "failed", "skipped"]

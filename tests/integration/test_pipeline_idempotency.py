@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
-from engine.services import deliveries, keys, orders, pipeline, wallet, webhooks
+from engine.services import fanout, keys, orders, pipeline, wallet, webhooks
 from engine.services.pipeline import Outcome
 from tests.conftest import MakeTenant, TenantHandle, make_settings, order_body, recipient
 
@@ -142,7 +142,7 @@ def test_happy_path_takes_the_order_to_processing_with_one_pdf_per_letter(
     assert pipeline.capture_order(quick, order_id) is Outcome.DONE
     confirmed = order_events(quick, order_id, "order.in_production")
     assert len(confirmed) == 1
-    assert deliveries.fan_out(quick, confirmed[0].id) == 1
+    assert fanout.fan_out(quick, confirmed[0].id) == 1
 
     # Then the order is processing at stage captured, confirmed once
     order = load_order(quick, order_id)
@@ -203,15 +203,15 @@ def test_every_stage_twice_and_a_full_replay_move_money_once(
     assert pipeline.capture_order(quick, order_id) is Outcome.DONE
     assert pipeline.capture_order(quick, order_id) is Outcome.SKIPPED
     [event] = order_events(quick, order_id, "order.in_production")
-    assert deliveries.fan_out(quick, event.id) == 2
-    assert deliveries.fan_out(quick, event.id) == 0
+    assert fanout.fan_out(quick, event.id) == 2
+    assert fanout.fan_out(quick, event.id) == 0
     # … and then every stage is replayed again, in order, after the order completed
     replayed = [
         pipeline.check_addresses(quick, order_id),
         pipeline.render_order(quick, order_id),
         pipeline.capture_order(quick, order_id),
     ]
-    fanned_again = deliveries.fan_out(quick, event.id)
+    fanned_again = fanout.fan_out(quick, event.id)
 
     # Then the replays did nothing
     assert replayed == [Outcome.SKIPPED, Outcome.SKIPPED, Outcome.SKIPPED]

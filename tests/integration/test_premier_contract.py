@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import deliveries
+from engine.services import delivery, fanout
 from tests.conftest import MakeTenant, order_body
 from tests.unit.test_premier_signature import verifyWebhookSignature
 
@@ -61,7 +61,7 @@ def send_everything(inkwell: Inkwell, tenant_id: uuid.UUID) -> None:
             sa.select(tables.Event.id).where(tables.Event.tenant_id == tenant_id)
         ).all()
     for event_id in events:
-        deliveries.fan_out(inkwell, event_id)
+        fanout.fan_out(inkwell, event_id)
     with inkwell.uow() as uow:
         pending = uow.session.scalars(
             sa.select(tables.WebhookDelivery.id).where(
@@ -70,7 +70,7 @@ def send_everything(inkwell: Inkwell, tenant_id: uuid.UUID) -> None:
             )
         ).all()
     for delivery_id in pending:
-        assert deliveries.deliver(inkwell, delivery_id) == "succeeded"
+        assert delivery.deliver(inkwell, delivery_id) == "succeeded"
 
 
 def test_a_real_delivery_passes_000s_verifier(

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from engine.adapters import tables
+from engine.adapters import tables, webhook_sender
 from engine.bootstrap import Inkwell
 from engine.domain import pricing
 from engine.domain.statuses import EnvelopeType, PaperType, ProductType
-from engine.services import deliveries, events, jobs, keys, orders, webhooks
+from engine.services import attempts, delivery, events, fanout, jobs, keys, orders, webhooks
 from engine.services.orders import CreatedOrder
 from tests.conftest import MakeTenant, order_body
 
@@ -103,10 +103,10 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_newer_one(
         event_id = events.record(uow.session, order=order, type="order.confirmed", key="k", now=now)
         uow.commit()
     assert event_id is not None
-    deliveries.fan_out(inkwell, event_id)
+    fanout.fan_out(inkwell, event_id)
     with inkwell.uow() as uow:
         delivery_id = uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()
-    claim_a = deliveries._claim(inkwell, delivery_id)
+    claim_a = delivery._claim(inkwell, delivery_id)
     assert claim_a is not None
     with inkwell.uow() as uow:
         uow.session.execute(
@@ -114,20 +114,20 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_newer_one(
         )
         uow.commit()
     # … and claimed again by worker B, whose attempt succeeds
-    claim_b = deliveries._claim(inkwell, delivery_id)
+    claim_b = delivery._claim(inkwell, delivery_id)
     assert claim_b is not None and claim_b.attempt == claim_a.attempt + 1
-    ok = deliveries.AttemptResult(200, 5, "ok", None, None)
-    assert deliveries._record(inkwell, claim_b, ok) == "succeeded"
+    ok = webhook_sender.AttemptResult(200, 5, "ok", None, None)
+    assert attempts.record(inkwell, claim_b, ok) == "succeeded"
 
     # When A's late failure arrives
-    failed = deliveries.AttemptResult(500, 5, "no", None, None)
-    outcome = deliveries._record(inkwell, claim_a, failed)
+    failed = webhook_sender.AttemptResult(500, 5, "no", None, None)
+    outcome = attempts.record(inkwell, claim_a, failed)
 
     # Then it is logged but changes nothing: still succeeded, endpoint not blamed
     assert outcome == "superseded"
     with inkwell.uow() as uow:
-        delivery = uow.session.get(tables.WebhookDelivery, delivery_id)
-        assert delivery is not None and delivery.status == "succeeded"
+        row = uow.session.get(tables.WebhookDelivery, delivery_id)
+        assert row is not None and row.status == "succeeded"
         endpoint = uow.session.scalars(sa.select(tables.WebhookEndpoint)).one()
         assert endpoint.consecutive_failures == 0
         assert (

@@ -18,7 +18,7 @@ from cli import main as cli
 from engine.adapters import secretbox, tables
 from engine.bootstrap import EMBEDDED_KEY_FILE, ConfigurationError, Inkwell, bootstrap
 from engine.domain import signing
-from engine.services import deliveries, events, keys, orders, webhooks
+from engine.services import delivery, events, fanout, keys, orders, webhooks
 from engine.settings import Settings, get_settings
 from tests.conftest import TEST_SECRET_KEY, MakeTenant, make_settings, order_body
 
@@ -76,13 +76,13 @@ def _deliver_one(app: Inkwell, who: keys.Principal) -> None:
         )
         uow.commit()
     assert event_id is not None
-    assert deliveries.fan_out(app, event_id) >= 1
+    assert fanout.fan_out(app, event_id) >= 1
     with app.uow() as uow:
         ids = uow.session.scalars(
             sa.select(tables.WebhookDelivery.id).where(tables.WebhookDelivery.event_id == event_id)
         ).all()
     for delivery_id in ids:
-        assert deliveries.deliver(app, delivery_id) == "succeeded"
+        assert delivery.deliver(app, delivery_id) == "succeeded"
 
 
 def _raw_secrets(app: Inkwell) -> list[tuple[str, str | None]]:

@@ -20,7 +20,7 @@ from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
 from engine.domain.scopes import ALL_SCOPES
 from engine.domain.statuses import Mode
-from engine.services import deliveries, keys, tenants
+from engine.services import fanout, keys, tenants
 from tests.conftest import PARTNER, MakeTenant, TenantHandle, make_settings, order_body
 
 HOOK_URL = "https://partner.example.com/hooks/inkwell"
@@ -354,7 +354,7 @@ def a_delivery(inkwell: Inkwell, tenant: TenantHandle) -> str:
             sa.select(tables.Event.id).where(tables.Event.tenant_id == tenant.id)
         )
     assert event_id is not None
-    assert deliveries.fan_out(inkwell, event_id) == 1
+    assert fanout.fan_out(inkwell, event_id) == 1
     with inkwell.uow() as uow:
         delivery_id = uow.session.scalar(
             sa.select(tables.WebhookDelivery.id).where(tables.WebhookDelivery.event_id == event_id)

@@ -23,6 +23,7 @@ NAMED = [
     "engine.domain.timestamps",
     "engine.domain.reasons",
     "engine.domain.send_failures",
+    "engine.domain.delivery_outcome",
     "engine.domain.redact",
 ]
 FORBIDDEN = ["sqlalchemy", "httpx", "dramatiq", "fastapi", "PIL"]

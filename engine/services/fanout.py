@@ -1,0 +1,91 @@
+"""Fan-out: an event becomes one delivery per subscribed active endpoint.
+
+One delivery per (event, endpoint), keyed `{event}:{endpoint}`, so a fan-out run twice
+(a redelivered message, a replay) creates nothing new. Each delivery is queued for sending
+through the outbox, in the transaction that creates it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from engine.adapters import sql, tables
+from engine.bootstrap import Inkwell
+from engine.services import outbox
+
+_D = tables.table_of(tables.WebhookDelivery)
+
+
+def fan_out(app: Inkwell, event_id: uuid.UUID) -> int:
+    """One delivery per subscribed active endpoint; returns how many were created."""
+    now = app.clock()
+    with app.uow() as uow:
+        session = uow.session
+        event = session.scalar(sa.select(tables.Event).where(tables.Event.id == event_id))
+        if event is None or event.fanned_out_at is not None:
+            return 0
+        e = tables.WebhookEndpoint
+        endpoints = session.scalars(
+            sa.select(e).where(
+                e.tenant_id == event.tenant_id, e.mode == event.mode, e.is_active.is_(True)
+            )
+        ).all()
+        created = 0
+        for endpoint in endpoints:
+            if not subscribes(endpoint, event.type):
+                continue
+            delivery_id = uuid.uuid4()
+            if insert_delivery(
+                session, delivery_id, event, endpoint, f"{event.id}:{endpoint.id}", now
+            ):
+                outbox.enqueue(
+                    session,
+                    "deliver_webhook",
+                    tenant_id=event.tenant_id,
+                    delivery_id=delivery_id,
+                    now=now,
+                )
+                created += 1
+        event.fanned_out_at = now
+        uow.commit()
+    return created
+
+
+def subscribes(endpoint: tables.WebhookEndpoint, event_type: str) -> bool:
+    """Whether `endpoint` takes events of `event_type` (by name or by `*`)."""
+    return event_type in endpoint.events or "*" in endpoint.events
+
+
+def insert_delivery(
+    session: Session,
+    delivery_id: uuid.UUID,
+    event: tables.Event,
+    endpoint: tables.WebhookEndpoint,
+    key: str,
+    now: datetime,
+    resend_of: uuid.UUID | None = None,
+) -> bool:
+    """A pending delivery of `event` to `endpoint`, due now; False if `key` exists."""
+    return sql.insert_ignoring_conflict(
+        session,
+        _D,
+        {
+            "id": delivery_id,
+            "tenant_id": event.tenant_id,
+            "endpoint_id": endpoint.id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "key": key,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "resend_of": resend_of,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ["key"],
+    )
