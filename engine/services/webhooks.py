@@ -14,7 +14,7 @@ from engine import errors
 from engine.adapters import secretbox, tables, url_guard
 from engine.bootstrap import Inkwell
 from engine.domain import signing
-from engine.services import outbox, webhook_secrets
+from engine.services import fanout, outbox, webhook_secrets
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
@@ -242,8 +242,9 @@ def rotate_secret(
 def reactivate(
     app: Inkwell, principal: Principal, endpoint_id: uuid.UUID, *, replay: bool = True
 ) -> tuple[tables.WebhookEndpoint, int]:
-    """Turn an endpoint back on and (by default) send its failed deliveries of the last
-    72 hours again. Returns the endpoint and how many deliveries were re-queued."""
+    """Turn an endpoint back on and (by default) replay what it missed in the last 72
+    hours: its failed deliveries again, and the events it subscribes to that were fanned
+    out while it was off. Returns the endpoint and how many deliveries were queued."""
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
@@ -264,6 +265,7 @@ def reactivate(
             for delivery in failed:
                 requeue(session, delivery, now)
                 replayed += 1
+            replayed += fanout.catch_up(session, endpoint, now - REPLAY_WINDOW, now)
         uow.commit()
     return endpoint, replayed
 

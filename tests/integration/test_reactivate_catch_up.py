@@ -1,0 +1,91 @@
+"""Reactivating an endpoint replays what it missed: its failed deliveries, and the events
+it subscribes to that were fanned out while it was off (which got no delivery)."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from engine.adapters import tables
+from engine.bootstrap import Inkwell
+from engine.services import events, fanout, keys, orders, webhooks
+from tests.conftest import MakeTenant, order_body
+
+
+def deliveries_to(app: Inkwell, endpoint_id: uuid.UUID) -> list[tables.WebhookDelivery]:
+    with app.uow() as uow:
+        return list(
+            uow.session.scalars(
+                sa.select(tables.WebhookDelivery).where(
+                    tables.WebhookDelivery.endpoint_id == endpoint_id
+                )
+            )
+        )
+
+
+def record_and_fan_out(app: Inkwell, order_id: uuid.UUID, type_: str) -> uuid.UUID:
+    with app.uow() as uow:
+        order = uow.session.get(tables.Order, order_id)
+        event_id = events.record(
+            uow.session, order=order, type=type_, key=f"{type_}:{order_id}", now=app.clock()
+        )
+        uow.commit()
+    assert event_id is not None
+    fanout.fan_out(app, event_id)
+    return event_id
+
+
+def test_reactivate_sends_the_events_fanned_out_while_the_endpoint_was_off(
+    inkwell: Inkwell, make_tenant: MakeTenant
+) -> None:
+    # Given an endpoint subscribed to order.in_production, and one to another tenant's
+    t = make_tenant(credits_cents=10_000)
+    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    endpoint = webhooks.create_endpoint(
+        inkwell, who, {"url": "http://127.0.0.1:9/in", "events": ["order.in_production"]}
+    )[0]
+    order_id = orders.create_order(inkwell, who, order_body(1)).order.id
+    # And, while it is switched off, two events it subscribes to and one it does not
+    webhooks.update_endpoint(inkwell, who, endpoint.id, {"is_active": False})
+    missed = [
+        record_and_fan_out(inkwell, order_id, "order.in_production"),
+        record_and_fan_out(inkwell, order_id, "order.shipped"),
+    ]
+    assert deliveries_to(inkwell, endpoint.id) == []
+
+    # When it is reactivated (with replay, the default)
+    _, queued = webhooks.reactivate(inkwell, who, endpoint.id)
+
+    # Then the subscribed event it missed is delivered, the other not
+    found = deliveries_to(inkwell, endpoint.id)
+    assert queued == 1
+    assert [(d.event_id, d.status) for d in found] == [(missed[0], "pending")]
+    with inkwell.uow() as uow:
+        queued_jobs = uow.session.scalars(
+            sa.select(tables.OutboxMessage.args).where(
+                tables.OutboxMessage.actor_name == "deliver_webhook"
+            )
+        ).all()
+    assert {"delivery_id": str(found[0].id)} in queued_jobs
+    # And reactivating again creates nothing twice
+    assert webhooks.reactivate(inkwell, who, endpoint.id)[1] == 0
+    assert len(deliveries_to(inkwell, endpoint.id)) == 1
+
+
+def test_reactivate_never_sends_events_from_before_the_endpoint_existed(
+    inkwell: Inkwell, make_tenant: MakeTenant
+) -> None:
+    # Given an event fanned out before the endpoint was created
+    t = make_tenant(credits_cents=10_000)
+    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    order_id = orders.create_order(inkwell, who, order_body(1)).order.id
+    record_and_fan_out(inkwell, order_id, "order.in_production")
+    endpoint = webhooks.create_endpoint(
+        inkwell, who, {"url": "http://127.0.0.1:9/in", "events": ["*"]}
+    )[0]
+    webhooks.update_endpoint(inkwell, who, endpoint.id, {"is_active": False})
+
+    # When it is reactivated, Then nothing from before its time is sent
+    assert webhooks.reactivate(inkwell, who, endpoint.id)[1] == 0
+    assert deliveries_to(inkwell, endpoint.id) == []
