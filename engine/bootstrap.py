@@ -6,12 +6,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.adapters import database, secretbox, url_guard
+from engine.adapters import clock, database, secretbox, url_guard
 from engine.adapters.unit_of_work import UnitOfWork
 from engine.adapters.webhook_sender import WebhookSender
 from engine.settings import DEFAULT_VAR_DIR, Settings, get_settings
@@ -19,8 +19,7 @@ from engine.settings import DEFAULT_VAR_DIR, Settings, get_settings
 log = logging.getLogger("inkwell")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+utcnow = clock.utcnow
 
 
 @dataclass
@@ -111,4 +110,7 @@ def bootstrap(settings: Settings | None = None) -> Inkwell:
         settings.effective_database_url, pool_size=settings.db_pool_size
     )
     factory = sessionmaker(engine, expire_on_commit=False)
-    return Inkwell(settings=settings, engine=engine, session_factory=factory, secret_keys=box)
+    app = Inkwell(settings=settings, engine=engine, session_factory=factory, secret_keys=box)
+    if engine.dialect.name == "postgresql":
+        app.clock = clock.DatabaseClock(engine)  # one time for every process (adapters.clock)
+    return app
