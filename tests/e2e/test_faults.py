@@ -181,6 +181,71 @@ def test_web_killed_between_commit_and_publish(
         d.stop()
 
 
+def test_receiver_down_through_the_retry_schedule_then_replayed(
+    pg_url: str,
+    tmp_path: Path,
+    inkwell: Inkwell,
+    make_tenant: MakeTenant,
+) -> None:
+    # Given a receiver that answers 503 to everything, subscribed to every event
+    down = True
+    receiver = Receiver(respond=lambda n: 503 if down else 200).start()
+    d = Deployment(pg_url, tmp_path)
+    t = make_tenant(credits_cents=CREDITS, cancel_window_s=0)
+    orders = size(4, 40)
+    try:
+        d.start_all()
+        d.wait_worker_ready()
+        endpoint_id = subscribe(d, t.key, receiver)
+
+        # When orders flow while it is down, until every delivery has ended
+        feeder = Feeder(d, t.key, orders).start()
+        feeder.join()
+        assert len(feeder.accepted) == orders
+
+        def quiet() -> bool:
+            with inkwell.uow() as uow:
+                s = uow.session
+                open_ = s.scalar(
+                    sa.select(sa.func.count()).where(
+                        tables.WebhookDelivery.status.in_(("pending", "retrying"))
+                    )
+                )
+                pending = s.scalar(
+                    sa.select(sa.func.count()).where(
+                        tables.Order.status != "processing",
+                    )
+                )
+                unfanned = s.scalar(
+                    sa.select(sa.func.count()).where(tables.Event.fanned_out_at.is_(None))
+                )
+                return open_ == 0 and pending == 0 and unfanned == 0
+
+        wait_until(quiet, timeout_s=120, what="orders processing, deliveries ended")
+
+        # Then the endpoint was deactivated after 3 failed attempts, its deliveries failed
+        with d.client(t.key) as c:
+            endpoint = c.get(f"/webhooks/{endpoint_id}").json()["webhook"]
+        assert endpoint["is_active"] is False
+        assert "3 consecutive failed attempts" in (endpoint.get("deactivated_reason") or "")
+        with inkwell.uow() as uow:
+            statuses = set(uow.session.scalars(sa.select(tables.WebhookDelivery.status)))
+        assert statuses == {"failed"}
+        assert len(receiver.received) >= 3
+
+        # When it recovers and the endpoint is reactivated with replay
+        down = False
+        with d.client(t.key) as c:
+            r = c.post(f"/webhooks/{endpoint_id}/reactivate")
+            assert r.status_code == 200, r.text
+
+        # Then every event arrives once, and the attempts match what the receiver saw
+        settle_and_check(inkwell, accepted=feeder.accepted, receivers=[receiver])
+    finally:
+        d.stop()
+        receiver.stop()
+
+
 def test_every_message_delivered_twice(
     pg_url: str,
     tmp_path: Path,
@@ -214,3 +279,41 @@ def test_every_message_delivered_twice(
     assert len(feeder.accepted) == orders
     # Each order: three stages, three events fanned out, three deliveries at least
     assert len(second.republished) >= 9 * orders
+
+
+def test_scheduler_clock_ten_minutes_ahead(
+    pg_url: str,
+    tmp_path: Path,
+    inkwell: Inkwell,
+    make_tenant: MakeTenant,
+    receiver: Receiver,
+) -> None:
+    # Given a deployment whose scheduler's clock runs 10 minutes fast
+    d = Deployment(pg_url, tmp_path)
+    t = make_tenant(credits_cents=CREDITS, cancel_window_s=0)
+    orders = size(15, 300)
+    try:
+        d.start_web()
+        d.start_worker()
+        d.start_scheduler(clock_skew_s=600)
+        d.wait_worker_ready()
+        subscribe(d, t.key, receiver)
+
+        # When orders flow
+        feeder = Feeder(d, t.key, orders).start()
+        feeder.join()
+
+        # Then everything settles as with a true clock
+        settle_and_check(inkwell, accepted=feeder.accepted, receivers=[receiver])
+    finally:
+        d.stop()
+    assert len(feeder.accepted) == orders
+    # The skew was real: the scheduler stamped what it published 10 minutes ahead
+    with inkwell.uow() as uow:
+        o = tables.OutboxMessage
+        ahead = uow.session.scalar(
+            sa.select(sa.func.count()).where(
+                o.published_at > o.created_at + sa.text("interval '5 minutes'")
+            )
+        )
+    assert ahead, "no outbox row was published by the skewed scheduler"
