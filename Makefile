@@ -29,11 +29,12 @@ FUZZ_EXAMPLES ?= 500
 fuzz: $(STAMP) services
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz $(PYTEST_ARGS)
 
-# The SIGKILL chaos test of `make test`, longer: more orders, more kills.
-CHAOS_ORDERS ?= 300
+# The fault scenarios of `make test` (tests marked chaos), long: 1,000 orders under 100
+# SIGKILLs, longer outages, more orders and crashes in the others.
+CHAOS_ORDERS ?= 1000
 CHAOS_KILLS ?= 100
 chaos: $(STAMP) services
-	CHAOS_ORDERS=$(CHAOS_ORDERS) CHAOS_KILLS=$(CHAOS_KILLS) $(BIN)/pytest tests/e2e/test_chaos.py -s $(PYTEST_ARGS)
+	CHAOS_LONG=1 CHAOS_ORDERS=$(CHAOS_ORDERS) CHAOS_KILLS=$(CHAOS_KILLS) $(BIN)/pytest tests/e2e -m chaos -s $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

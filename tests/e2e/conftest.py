@@ -10,6 +10,12 @@ import pytest
 from tests.e2e.harness import Deployment, Receiver
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "chaos: a fault scenario; `make chaos` runs its long pass (CHAOS_LONG=1)"
+    )
+
+
 @pytest.fixture
 def deployment(pg_url: str, tmp_path: Path) -> Iterator[Deployment]:
     """Web, one worker process group and the scheduler, started (see harness.Deployment)."""

@@ -31,6 +31,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    #: What the receiver answered (None until it has decided).
+    status: int | None = None
 
     @property
     def json(self) -> dict[str, Any]:
@@ -46,6 +48,7 @@ class Receiver:
     respond: Callable[[int], int | tuple[int, dict[str, str], float]] = lambda n: 200
     received: list[Received] = field(default_factory=list)
     port: int = field(default_factory=free_port)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> Receiver:
         receiver = self
@@ -54,11 +57,13 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = self.rfile.read(length)
-                receiver.received.append(
-                    Received({k.lower(): v for k, v in self.headers.items()}, body, time.time())
-                )
-                answer = receiver.respond(len(receiver.received))
+                seen = Received({k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                with receiver._lock:
+                    receiver.received.append(seen)
+                    n = len(receiver.received)
+                answer = receiver.respond(n)
                 status, headers, delay = (answer, {}, 0.0) if isinstance(answer, int) else answer
+                seen.status = status
                 if delay:
                     time.sleep(delay)
                 try:
@@ -129,12 +134,13 @@ class Deployment:
         self.procs[name] = proc
         return proc
 
-    def start_web(self) -> None:
+    def start_web(self, app: str = "api.asgi:app") -> None:
+        """uvicorn serving `app` (a fault scenario may name a wrapped one)."""
         self._spawn(
             "web",
             [
                 str(BIN / "uvicorn"),
-                "api.asgi:app",
+                app,
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -179,8 +185,14 @@ class Deployment:
             what=f"{name} ready",
         )
 
-    def start_scheduler(self) -> None:
-        self._spawn("scheduler", [str(BIN / "inkwell"), "scheduler"])
+    def start_scheduler(self, *, clock_skew_s: float = 0) -> None:
+        """`inkwell scheduler`; with a skew, the same scheduler whose Inkwell clock runs
+        that many seconds ahead (tests/e2e/skewed_scheduler.py)."""
+        if clock_skew_s:
+            argv = [sys.executable, "-m", "tests.e2e.skewed_scheduler", str(clock_skew_s)]
+        else:
+            argv = [str(BIN / "inkwell"), "scheduler"]
+        self._spawn("scheduler", argv)
 
     def start_all(self, *, workers: int = 1) -> Deployment:
         self.start_web()
@@ -231,3 +243,119 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 30, what: str =
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}")
+
+
+class Feeder:
+    """Posts `count` one-recipient orders from a thread, one after another, and keeps what
+    the API answered: the ids it accepted (201) and how often it refused or did not answer.
+    A missing answer (the web process died) waits for the web to be back, then goes on."""
+
+    def __init__(self, d: Deployment, key: str, count: int, *, pause_s: float = 0.05) -> None:
+        self.d = d
+        self.key = key
+        self.count = count
+        self.pause_s = pause_s
+        self.accepted: list[uuid.UUID] = []
+        self.refused: dict[str, int] = {}
+        self._thread = threading.Thread(target=self._run, name="feeder", daemon=True)
+
+    def start(self) -> Feeder:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from tests.conftest import order_body
+
+        with self.d.client(self.key) as c:
+            for i in range(self.count):
+                try:
+                    r = c.post("/orders", json=order_body(1, external_id=f"feed-{i}"))
+                except httpx.TransportError:
+                    self._note("no answer")
+                    wait_until(self._web_up, timeout_s=60, what="web back")
+                    continue
+                if r.status_code == 201:
+                    self.accepted.append(uuid.UUID(r.json()["order"]["id"]))
+                else:
+                    self._note(str(r.status_code))
+                time.sleep(self.pause_s)
+
+    def _note(self, what: str) -> None:
+        self.refused[what] = self.refused.get(what, 0) + 1
+
+    def _web_up(self) -> bool:
+        try:
+            return httpx.get(f"{self.d.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def answered(self) -> int:
+        return len(self.accepted) + sum(self.refused.values())
+
+    def wait_for(self, answered: int) -> None:
+        wait_until(lambda: self.answered >= answered, timeout_s=120, what=f"{answered} orders")
+
+    def join(self) -> None:
+        self._thread.join(timeout=600)
+        assert not self._thread.is_alive(), "the feeder did not finish"
+
+
+class SecondRelay:
+    """A second relay beside the deployment's: it publishes every outbox row the system
+    has published once more, the same message id and arguments, through the same Redis
+    queues. Every job then arrives twice."""
+
+    def __init__(self, d: Deployment, database_url: str) -> None:
+        import sqlalchemy as sa
+        from dramatiq.brokers.redis import RedisBroker
+
+        from engine.adapters import tables
+        from engine.settings import normalise_database_url
+        from workers.relay import publisher
+
+        self._sa = sa
+        self._rows = tables.OutboxMessage
+        self._engine = sa.create_engine(normalise_database_url(database_url), pool_size=1)
+        self._broker = RedisBroker(url=d.env["REDIS_URL"], namespace=d.env["REDIS_NAMESPACE"])
+        self._publish = publisher(self._broker)
+        self.republished: set[uuid.UUID] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="second-relay", daemon=True)
+
+    def start(self) -> SecondRelay:
+        self._thread.start()
+        return self
+
+    def pending(self) -> int:
+        """Rows published once and not yet by this relay."""
+        return len(self._published()) - len(self.republished)
+
+    def _published(self) -> list[Any]:
+        o = self._rows
+        with self._engine.connect() as conn:
+            return list(
+                conn.execute(
+                    self._sa.select(o.id, o.queue_name, o.actor_name, o.args).where(
+                        o.published_at.is_not(None)
+                    )
+                )
+            )
+
+    def _run(self) -> None:
+        from engine.services import outbox
+
+        while not self._stop.is_set():
+            for row in self._published():
+                if row.id not in self.republished:
+                    self._publish(
+                        outbox.Envelope(str(row.id), row.queue_name, row.actor_name, row.args)
+                    )
+                    self.republished.add(row.id)
+            self._stop.wait(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._broker.close()
+        self._engine.dispose()

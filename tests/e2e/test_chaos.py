@@ -1,4 +1,8 @@
-"""Worker processes SIGKILLed at random moments lose no order and charge none twice."""
+"""Worker processes SIGKILLed at random moments lose no order and charge none twice.
+
+The first fault scenario (the others are tests/e2e/test_faults.py): `make test` runs the
+short pass below, `make chaos` 1,000 orders and 100 kills.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,20 @@ import random
 import signal
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import wallet
 from tests.conftest import MakeTenant, order_body, recipient
-from tests.e2e.harness import Deployment, Receiver, wait_until
+from tests.e2e.harness import Deployment, Receiver
+from tests.e2e.invariants import settle_and_check
+
+pytestmark = pytest.mark.chaos
 
 #: `make chaos` raises both; `make test` runs this short pass.
 ORDERS = int(os.environ.get("CHAOS_ORDERS", "60"))
@@ -64,86 +72,31 @@ def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
             feeder.join()
             assert len(order_ids) == ORDERS
 
-            # Then every order ends processing or failed, and every delivery is settled
-            def settled() -> bool:
-                statuses = Counter(o["status"] for o in _all_orders(c))
-                done = set(statuses) <= {"processing", "failed"}
-                return done and sum(statuses.values()) == ORDERS
-
-            wait_until(settled, timeout_s=120, what="all orders settled")
-            # Three webhooks per order now (created, confirmed, then in_production or failed).
-            wait_until(lambda: _open_deliveries(inkwell) == 0, timeout_s=180, what="deliveries")
+            # Then the shared check holds: every order processing (none failed), the
+            # ledger whole, one capture each, every event delivered once to the
+            # receiver, a finished job record for every stage passed. A worker killed
+            # mid-send leaves that attempt's fate unknown, hence not exact attempts.
+            settle_and_check(
+                inkwell,
+                accepted=[uuid.UUID(i) for i in order_ids],
+                receivers=[receiver],
+                exact_attempts=False,
+                timeout_s=300,
+            )
     finally:
         d.stop()
         receiver.stop()
 
-    assert killed >= 20
+    assert killed >= min(KILLS, 20)
     with inkwell.uow() as uow:
-        s = uow.session
-        orders = s.scalars(sa.select(tables.Order).where(tables.Order.tenant_id == t.id)).all()
-        assert len(orders) == ORDERS  # none lost
-        reasons = Counter((o.failure_reason or "")[:160] for o in orders if o.status == "failed")
-        print(f"\nfailed orders by reason: {dict(reasons)}")
-        for order in orders:
-            assert order.status in ("processing", "failed")
-            if order.status == "failed":
-                assert order.failure_reason
-        captures = Counter(
-            s.scalars(
-                sa.select(tables.LedgerEntry.order_id).where(tables.LedgerEntry.kind == "capture")
-            ).all()
-        )
-        processing = {o.id for o in orders if o.status == "processing"}
-        assert set(captures) == processing  # charged iff processing …
-        assert all(n == 1 for n in captures.values())  # … and never twice
-        confirmed = Counter(
-            s.scalars(
-                sa.select(tables.Event.order_id).where(tables.Event.type == "order.in_production")
-            ).all()
-        )
-        assert set(confirmed) == processing and all(n == 1 for n in confirmed.values())
-        per_endpoint = Counter(
-            s.execute(
-                sa.select(tables.WebhookDelivery.event_id, tables.WebhookDelivery.endpoint_id)
-            ).all()
-        )
-        assert all(n == 1 for n in per_endpoint.values())
-        assert all(check.ok for check in wallet.check_ledger(s))  # ledger sums match
         interrupted = Counter(
-            s.scalars(
+            uow.session.scalars(
                 sa.select(tables.JobRun.actor_name).where(tables.JobRun.outcome == "running")
             ).all()
         )
     print(f"\nkills={killed} interrupted runs by actor: {dict(interrupted)}")
     # The kills really landed inside stages (a run started and never finished)
     assert sum(interrupted.values()) >= 5, interrupted
-    # Every order told its partner three things exactly once (order.created and
-    # order.confirmed at intake, then order.in_production or order.failed): each webhook-id
-    # the receiver saw is one delivery, repeats are retries of it
+    # Every order told its partner three things exactly once (order.created,
+    # order.confirmed, order.in_production): one webhook-id per delivery
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 3 * ORDERS
-
-
-def _all_orders(c: object) -> list[dict[str, object]]:
-    import httpx
-
-    assert isinstance(c, httpx.Client)
-    out: list[dict[str, object]] = []
-    page = 1
-    while True:
-        body = c.get("/orders", params={"page": page, "limit": 100}).json()
-        out.extend(body["orders"])
-        if page >= body["pagination"]["total_pages"]:
-            return out
-        page += 1
-
-
-def _open_deliveries(app: Inkwell) -> int:
-    with app.uow() as uow:
-        return int(
-            uow.session.scalar(
-                sa.select(sa.func.count()).where(
-                    tables.WebhookDelivery.status.in_(("pending", "retrying"))
-                )
-            )
-            or 0
-        )
