@@ -1,9 +1,9 @@
 """`inkwell scheduler` with its clock skewed: `python -m tests.e2e.skewed_scheduler 600`.
 
 The scheduler reads the time only through its Inkwell's `clock` (engine/bootstrap.py), so
-this wraps the `bootstrap` the scheduler calls and sets that clock ahead; the engine
-itself has no hook for it. Only this process is skewed, as a machine with a fast clock
-would be; the database's and the other processes' clocks stay true.
+this wraps the `bootstrap` the scheduler calls and sets the machine clock under it ahead.
+Only this process is skewed, as a machine with a fast clock would be; the database's and
+the other processes' clocks stay true.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timedelta
 
+from engine.adapters import clock
 from engine.bootstrap import Inkwell, utcnow
 from engine.settings import Settings
 from workers import scheduler
@@ -23,10 +24,15 @@ def main(skew_s: float) -> int:
     def skewed(settings: Settings | None = None) -> Inkwell:
         app = real_bootstrap(settings)
 
-        def clock() -> datetime:
+        def fast() -> datetime:
             return utcnow() + skew
 
-        app.clock = clock
+        # The machine's clock runs fast; on PostgreSQL the process reads it through the
+        # database-anchored clock (engine/adapters/clock.py), as production does.
+        if isinstance(app.clock, clock.DatabaseClock):
+            app.clock.local = fast
+        else:
+            app.clock = fast
         return app
 
     scheduler.bootstrap = skewed  # type: ignore[assignment]
