@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import deliveries, wallet
+from engine.services import attempts, wallet
 from tests.e2e.harness import Receiver
 
 #: The pipeline's stages in order, each with the actor that moves an order past it.
@@ -27,7 +27,7 @@ STAGE_ACTORS = (
 )
 STAGE_ORDER = ["received"] + [stage for stage, _ in STAGE_ACTORS]
 #: Attempt errors that mean the receiver was certainly not sent that attempt.
-NOT_SENT = {deliveries.JOB_LOST, deliveries.UNPREPARED, deliveries.SECRET_UNREADABLE}
+NOT_SENT = {attempts.JOB_LOST, attempts.UNPREPARED, attempts.SECRET_UNREADABLE}
 
 
 def violations(
