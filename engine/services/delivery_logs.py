@@ -78,8 +78,7 @@ def list_deliveries(
     d = tables.WebhookDelivery
     e = tables.WebhookEndpoint
     where: list[sa.ColumnElement[bool]] = [
-        e.tenant_id == principal.tenant_id,
-        e.mode == principal.mode.value,
+        principal.owns(e),
     ]
     if endpoint_id is not None:
         where.append(d.endpoint_id == endpoint_id)
@@ -130,11 +129,7 @@ def owned(session: Session, principal: Principal, delivery_id: uuid.UUID) -> tab
     d = tables.WebhookDelivery
     e = tables.WebhookEndpoint
     delivery = session.scalar(
-        sa.select(d)
-        .join(e, e.id == d.endpoint_id)
-        .where(
-            d.id == delivery_id, e.tenant_id == principal.tenant_id, e.mode == principal.mode.value
-        )
+        sa.select(d).join(e, e.id == d.endpoint_id).where(d.id == delivery_id, principal.owns(e))
     )
     if delivery is None:
         raise errors.NotFound("webhook log", delivery_id)

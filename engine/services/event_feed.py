@@ -56,8 +56,7 @@ def list_events(
     ev = tables.Event
     now = app.clock()
     where: list[sa.ColumnElement[bool]] = [
-        ev.tenant_id == principal.tenant_id,
-        ev.mode == principal.mode.value,
+        principal.owns(ev),
         ev.created_at <= now - timedelta(seconds=app.settings.events_settle_s),
     ]
     if type is not None:
@@ -70,8 +69,7 @@ def list_events(
             seq = session.scalar(
                 sa.select(ev.seq).where(
                     ev.id == cursor_id,
-                    ev.tenant_id == principal.tenant_id,
-                    ev.mode == principal.mode.value,
+                    principal.owns(ev),
                 )
             )
             if seq is None:

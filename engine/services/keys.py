@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,6 +31,13 @@ class Principal:
     mode: Mode
     key_id: uuid.UUID
     scopes: frozenset[str]
+
+    def owns(self, rows: Any) -> sa.ColumnElement[bool]:
+        """The tenant-and-mode predicate, said once: the rows of `rows` (a model, an alias
+        or a table with `tenant_id` and `mode` columns) this principal may see. Another
+        tenant's (or mode's) id is then simply not found: 404, never 403."""
+        columns = getattr(rows, "c", rows)
+        return sa.and_(columns.tenant_id == self.tenant_id, columns.mode == self.mode.value)
 
 
 def _auth_error(code: str, message: str, suggestion: str) -> errors.AuthError:
@@ -297,8 +305,7 @@ def list_keys(app: Inkwell, principal: Principal) -> list[tables.ApiKey]:
             uow.session.scalars(
                 sa.select(tables.ApiKey)
                 .where(
-                    tables.ApiKey.tenant_id == principal.tenant_id,
-                    tables.ApiKey.mode == principal.mode.value,
+                    principal.owns(tables.ApiKey),
                 )
                 .order_by(tables.ApiKey.created_at, tables.ApiKey.id)
             )
@@ -319,8 +326,7 @@ def revoke_key(app: Inkwell, principal: Principal, key_id: uuid.UUID) -> tables.
         key = uow.session.scalar(
             sa.select(tables.ApiKey).where(
                 tables.ApiKey.id == key_id,
-                tables.ApiKey.tenant_id == principal.tenant_id,
-                tables.ApiKey.mode == principal.mode.value,
+                principal.owns(tables.ApiKey),
             )
         )
         if key is None:

@@ -130,8 +130,7 @@ def resend(
             .where(
                 ev.order_id == parsed_order,
                 ev.type == event,
-                ev.tenant_id == principal.tenant_id,
-                ev.mode == principal.mode.value,
+                principal.owns(ev),
             )
             .order_by(ev.seq.desc())
             .limit(1)
@@ -144,8 +143,7 @@ def resend(
             for ep in session.scalars(
                 sa.select(e)
                 .where(
-                    e.tenant_id == principal.tenant_id,
-                    e.mode == principal.mode.value,
+                    principal.owns(e),
                     e.is_active.is_(True),
                 )
                 .order_by(e.id)

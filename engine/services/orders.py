@@ -375,8 +375,7 @@ def _recipient(
 
 def _owned(principal: Principal) -> list[sa.ColumnElement[bool]]:
     return [
-        tables.Order.tenant_id == principal.tenant_id,
-        tables.Order.mode == principal.mode.value,
+        principal.owns(tables.Order),
     ]
 
 

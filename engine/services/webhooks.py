@@ -54,8 +54,7 @@ def _owned(
     endpoint = session.scalar(
         sa.select(tables.WebhookEndpoint).where(
             tables.WebhookEndpoint.id == endpoint_id,
-            tables.WebhookEndpoint.tenant_id == principal.tenant_id,
-            tables.WebhookEndpoint.mode == principal.mode.value,
+            principal.owns(tables.WebhookEndpoint),
         )
     )
     if endpoint is None:
@@ -72,8 +71,7 @@ def _check_cap(session: Session, principal: Principal) -> None:
     )
     count = session.scalar(
         sa.select(sa.func.count()).where(
-            tables.WebhookEndpoint.tenant_id == principal.tenant_id,
-            tables.WebhookEndpoint.mode == principal.mode.value,
+            principal.owns(tables.WebhookEndpoint),
             tables.WebhookEndpoint.is_active.is_(True),
         )
     )
@@ -129,8 +127,7 @@ def list_endpoints(app: Inkwell, principal: Principal) -> list[tables.WebhookEnd
             uow.session.scalars(
                 sa.select(tables.WebhookEndpoint)
                 .where(
-                    tables.WebhookEndpoint.tenant_id == principal.tenant_id,
-                    tables.WebhookEndpoint.mode == principal.mode.value,
+                    principal.owns(tables.WebhookEndpoint),
                 )
                 .order_by(tables.WebhookEndpoint.created_at, tables.WebhookEndpoint.id)
             )
