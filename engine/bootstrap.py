@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,9 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.adapters import clock, database, secretbox, url_guard
 from engine.adapters.unit_of_work import UnitOfWork
 from engine.adapters.webhook_sender import WebhookSender
+from engine.services.context import Caches
 from engine.settings import DEFAULT_VAR_DIR, Settings, get_settings
 
 log = logging.getLogger("inkwell")
+T = TypeVar("T")
 
 
 utcnow = clock.utcnow
@@ -35,9 +38,23 @@ class Inkwell:
     #: Called after a unit of work commits; the process that can reach the broker sets it
     #: to relay the outbox at once (the scheduler relays anything it misses).
     after_commit: Callable[[], None] | None = None
+    caches: Caches = field(default_factory=Caches)
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _sender: WebhookSender | None = None
+    _components: dict[type, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def component(self, kind: type[T], build: Callable[[], T]) -> T:
+        """The process's one `kind`, built by `build` on first use and closed (if it has
+        `close`) when the app closes."""
+        with self._lock:
+            found = self._components.get(kind)
+            if found is None:
+                found = self._components[kind] = build()
+                close = getattr(found, "close", None)
+                if callable(close):
+                    self._closers.append(close)
+            return found
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self._after_commit)

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from engine.adapters import sql, tables
 from engine.adapters.webhook_sender import AttemptResult, clean_text
-from engine.bootstrap import Inkwell
 from engine.domain import delivery_outcome
 from engine.services import outbox
+from engine.services.context import Context
 
 #: Attempt errors for failures on our side: partner-safe, no exception text.
 SEND_FAILED = "the attempt could not be sent because of an error on our side"
@@ -96,7 +96,7 @@ _SET_FAILURES = (
 
 
 def record_lost(
-    app: Inkwell,
+    app: Context,
     delivery_id: uuid.UUID,
     attempt: int,
     endpoint_id: uuid.UUID,
@@ -107,7 +107,7 @@ def record_lost(
     return record(app, Attempted(delivery_id, attempt, endpoint_id, tenant_id), lost)
 
 
-def record_unstarted(app: Inkwell, delivery_id: uuid.UUID, due_before: datetime) -> str:
+def record_unstarted(app: Context, delivery_id: uuid.UUID, due_before: datetime) -> str:
     """A delivery due since before `due_before` and never claimed (its job was lost before
     it ran) counts one failed attempt, and the next is scheduled by the backoff.
 
@@ -133,7 +133,7 @@ def record_unstarted(app: Inkwell, delivery_id: uuid.UUID, due_before: datetime)
     return record(app, taken, failure(JOB_LOST), ours=True)
 
 
-def record(app: Inkwell, claim: Attempted, result: AttemptResult, *, ours: bool = False) -> str:
+def record(app: Context, claim: Attempted, result: AttemptResult, *, ours: bool = False) -> str:
     """Put an attempt on record and apply what follows it (`delivery_outcome.decide`).
 
     `ours`: the failure was on our side (the job was lost, or the attempt could not be

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.bootstrap import Inkwell
 from engine.services import tenants, wallet
+from engine.services.context import Context
 from engine.services.keys import Principal
 
 
@@ -27,7 +27,7 @@ class BalanceReport:
         return self.balance.available_cents // unit if unit > 0 else 0
 
 
-def read_balance(app: Inkwell, principal: Principal) -> BalanceReport:
+def read_balance(app: Context, principal: Principal) -> BalanceReport:
     with app.uow() as uow:
         tenant = tenants.get_tenant(uow.session, principal.tenant_id)
         row = wallet.get_wallet(uow.session, principal.tenant_id, principal.mode.value)

@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import secretbox, tables
-from engine.bootstrap import Inkwell
 from engine.domain import signing
 from engine.domain.timestamps import iso
 from engine.services import attempts, jobs, webhooks
+from engine.services.context import Context
 
 log = logging.getLogger("inkwell.deliveries")
 
@@ -62,7 +62,7 @@ class _Unprepared(Exception):
         self.reason = reason
 
 
-def deliver(app: Inkwell, delivery_id: uuid.UUID) -> str:
+def deliver(app: Context, delivery_id: uuid.UUID) -> str:
     """Send one attempt of a delivery if it is due and nobody else holds it.
 
     Whatever happens in sending or recording, the attempt ends on record: succeeded, or
@@ -143,7 +143,7 @@ _LOAD = (
 _UPDATE_DELIVERY = sa.update(_D).where(_D.c.id == sa.bindparam("did"))
 
 
-def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
+def _claim(app: Context, delivery_id: uuid.UUID) -> _Claim | None:
     """Claim the delivery's next attempt and load what sending it takes; None if it is not
     due, held by another worker, or its endpoint is deactivated.
 
@@ -187,7 +187,7 @@ def _claim(app: Inkwell, delivery_id: uuid.UUID) -> _Claim | None:
 
 
 def _prepare(
-    app: Inkwell, session: Session, delivery_id: uuid.UUID, row: sa.Row[Any], now: datetime
+    app: Context, session: Session, delivery_id: uuid.UUID, row: sa.Row[Any], now: datetime
 ) -> _Claim | None:
     """What sending a claimed attempt takes; None (and the delivery failed) if its endpoint
     has been deactivated. The caller commits."""

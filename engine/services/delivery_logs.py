@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
 from engine.services import webhooks
+from engine.services.context import Context
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
@@ -40,7 +40,7 @@ class DeliveryPage:
 
 
 def list_deliveries(
-    app: Inkwell,
+    app: Context,
     principal: Principal,
     *,
     endpoint_id: uuid.UUID | None = None,
@@ -137,7 +137,7 @@ def owned(session: Session, principal: Principal, delivery_id: uuid.UUID) -> tab
 
 
 def get_delivery(
-    app: Inkwell, principal: Principal, delivery_id: uuid.UUID
+    app: Context, principal: Principal, delivery_id: uuid.UUID
 ) -> tuple[tables.WebhookDelivery, list[tables.WebhookAttempt]]:
     """One delivery with every attempt.
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
+from engine.services.context import Context
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
@@ -22,7 +22,7 @@ class EventPage:
 
 
 def list_events(
-    app: Inkwell,
+    app: Context,
     principal: Principal,
     *,
     after: str | None = None,

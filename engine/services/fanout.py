@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import sql, tables
-from engine.bootstrap import Inkwell
 from engine.services import outbox
+from engine.services.context import Context
 
 _D = tables.table_of(tables.WebhookDelivery)
 
 
-def fan_out(app: Inkwell, event_id: uuid.UUID) -> int:
+def fan_out(app: Context, event_id: uuid.UUID) -> int:
     """One delivery per subscribed active endpoint; returns how many were created."""
     now = app.clock()
     with app.uow() as uow:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
+from engine.services.context import Context
 from engine.services.keys import Principal
 
 
@@ -52,7 +52,7 @@ def default_font_id(session: Session, tenant: tables.Tenant) -> uuid.UUID | None
     return _default_cache[1]
 
 
-def resolve_for(app: Inkwell, tenant: tables.Tenant, style: object) -> uuid.UUID | str | None:
+def resolve_for(app: Context, tenant: tables.Tenant, style: object) -> uuid.UUID | str | None:
     """As `resolve`, opening a session only when the answer is not already cached."""
     blank = style is None or (isinstance(style, str) and not style.strip())
     if blank and (tenant.default_font_id is not None or _cache_fresh()):
@@ -78,7 +78,7 @@ def resolve(session: Session, tenant: tables.Tenant, style: object) -> uuid.UUID
     return f'Unknown handwriting_style "{style}". List the choices with GET /fonts'
 
 
-def catalogue(app: Inkwell, principal: Principal) -> Catalogue:
+def catalogue(app: Context, principal: Principal) -> Catalogue:
     with app.uow() as uow:
         tenant = uow.session.get(tables.Tenant, principal.tenant_id)
         assert tenant is not None

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables, transitions
-from engine.bootstrap import Inkwell
 from engine.domain.statuses import OrderStatus, RecipientStatus
 from engine.services import events
+from engine.services.context import Context
 
 #: An order whose letters may be reported on (a repeated report on a later one is a no-op).
 _PRODUCED = frozenset(
@@ -48,7 +48,7 @@ class Progress:
 
 
 def record_printed(
-    app: Inkwell, order_id: uuid.UUID, letter_ids: Sequence[uuid.UUID] | None = None
+    app: Context, order_id: uuid.UUID, letter_ids: Sequence[uuid.UUID] | None = None
 ) -> Progress:
     """Mark `letter_ids` (default: every rendered letter) printed; the last one completes
     the order.
@@ -82,7 +82,7 @@ def record_printed(
 
 
 def record_mailed(
-    app: Inkwell,
+    app: Context,
     order_id: uuid.UUID,
     tracking: Mapping[uuid.UUID, str | None] | None = None,
     *,
@@ -151,7 +151,7 @@ def record_mailed(
         return Progress(order_id, order.status, moved, recorded)
 
 
-def record_delivered(app: Inkwell, order_id: uuid.UUID) -> Progress:
+def record_delivered(app: Context, order_id: uuid.UUID) -> Progress:
     """The carrier reports the order delivered: `order.delivered` (its status stays
     `shipped`, the last one of the lifecycle).
 

@@ -37,8 +37,8 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from engine import errors
-from engine.bootstrap import Inkwell
 from engine.services import acceptance, jobs
+from engine.services.context import Context
 
 log = logging.getLogger("inkwell.intake")
 MAX_BATCH = 100
@@ -53,13 +53,13 @@ class Write(Protocol):
     its own error (`orders.write_orders`)."""
 
     def __call__(
-        self, app: Inkwell, batch: list[acceptance.Prepared], *, timeout_s: float | None = ...
+        self, app: Context, batch: list[acceptance.Prepared], *, timeout_s: float | None = ...
     ) -> list[acceptance.CreatedOrder | errors.InkwellError]: ...
 
 
 #: Which of these order ids the database holds, asked on a fresh connection
 #: (`orders.written`).
-Written = Callable[[Inkwell, Sequence[uuid.UUID]], set[uuid.UUID]]
+Written = Callable[[Context, Sequence[uuid.UUID]], set[uuid.UUID]]
 
 
 @dataclass
@@ -71,7 +71,7 @@ class _Item:
 
 
 class Intake:
-    def __init__(self, app: Inkwell, write: Write, written: Written) -> None:
+    def __init__(self, app: Context, write: Write, written: Written) -> None:
         self.app = app
         self._write_batch = write
         self._written = written
@@ -207,18 +207,10 @@ def _timed_out(exc: BaseException) -> bool:
     return False
 
 
-_lock = threading.Lock()
-
-
 def submit(
-    app: Inkwell, prepared: acceptance.Prepared, *, write: Write, written: Written
+    app: Context, prepared: acceptance.Prepared, *, write: Write, written: Written
 ) -> acceptance.CreatedOrder:
     """Write one prepared order through the process's intake (started on first use, with
     `write` and `written`: the order service's, passed in so this module needs none)."""
-    with _lock:
-        intake: Intake | None = getattr(app, "_intake", None)
-        if intake is None:
-            intake = Intake(app, write, written)
-            app._intake = intake  # type: ignore[attr-defined]
-            app._closers.append(intake.close)
+    intake = app.component(Intake, lambda: Intake(app, write, written))
     return intake.submit(prepared)

@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
 from engine.domain import queues, reasons, redact
 from engine.services import pipeline
+from engine.services.context import Context
 
 log = logging.getLogger("inkwell.jobs")
 
@@ -90,7 +90,7 @@ class JobContext:
 
 
 def run(
-    app: Inkwell,
+    app: Context,
     ctx: JobContext,
     work: Callable[[], object],
     *,
@@ -171,7 +171,7 @@ class JobLog:
     upsert; a write that fails puts its rows back for the next flush.
     """
 
-    def __init__(self, app: Inkwell, interval_s: float = 0.05) -> None:
+    def __init__(self, app: Context, interval_s: float = 0.05) -> None:
         self.app = app
         self.interval_s = interval_s
         #: Every run not yet finished-and-written, with all its values.
@@ -243,18 +243,9 @@ def _upsert(dialect: str) -> sa.Insert:
     return upsert
 
 
-_logs_lock = threading.Lock()
-
-
-def job_log(app: Inkwell) -> JobLog:
+def job_log(app: Context) -> JobLog:
     """The process's job-record writer for `app`, started on first use."""
-    with _logs_lock:
-        existing: JobLog | None = getattr(app, "_job_log", None)
-        if existing is None:
-            existing = JobLog(app)
-            app._job_log = existing  # type: ignore[attr-defined]
-            app._closers.append(existing.close)
-        return existing
+    return app.component(JobLog, lambda: JobLog(app))
 
 
 def record_failure(

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
 from engine.domain import apikeys, text
 from engine.domain.scopes import ALL_SCOPES
 from engine.domain.statuses import Mode
+from engine.services.context import Context
 
 #: `last_used_at` is written at most this often per key, so reads stay reads.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -44,7 +44,7 @@ def _auth_error(code: str, message: str, suggestion: str) -> errors.AuthError:
     return errors.AuthError(code, message, suggestion)
 
 
-def cached_principal(app: Inkwell, authorization: str | None) -> Principal | None:
+def cached_principal(app: Context, authorization: str | None) -> Principal | None:
     """The principal for a recently seen, still valid key, without touching the database."""
     if not authorization:
         return None
@@ -59,7 +59,7 @@ def cached_principal(app: Inkwell, authorization: str | None) -> Principal | Non
     return cached.principal
 
 
-def authenticate(app: Inkwell, authorization: str | None) -> Principal:
+def authenticate(app: Context, authorization: str | None) -> Principal:
     """The principal behind an `Authorization` header, or AuthError saying why not.
 
     Raises:
@@ -77,7 +77,7 @@ def authenticate(app: Inkwell, authorization: str | None) -> Principal:
     if scheme.lower() != "bearer" or apikeys.mode_of(token) is None:
         raise _auth_error(
             "malformed_api_key",
-            "The Authorization header is not 'Bearer' followed by an Inkwell API key.",
+            "The Authorization header is not 'Bearer' followed by an Context API key.",
             "Keys look like ink_test_ or ink_live_ followed by 32 letters and digits.",
         )
     now = app.clock()
@@ -147,15 +147,11 @@ CACHE_MAX_ENTRIES = 10_000
 _cache_lock = threading.Lock()
 
 
-def _cache(app: Inkwell) -> dict[str, _Cached]:
-    found: dict[str, _Cached] | None = getattr(app, "_key_cache", None)
-    if found is None:
-        found = {}
-        app._key_cache = found  # type: ignore[attr-defined]
-    return found
+def _cache(app: Context) -> dict[str, _Cached]:
+    return app.caches.keys
 
 
-def _cache_get(app: Inkwell, digest: str) -> _Cached | None:
+def _cache_get(app: Context, digest: str) -> _Cached | None:
     ttl = app.settings.auth_cache_s
     if ttl <= 0:
         return None
@@ -166,7 +162,7 @@ def _cache_get(app: Inkwell, digest: str) -> _Cached | None:
     return entry
 
 
-def _cache_put(app: Inkwell, digest: str, entry: _Cached) -> None:
+def _cache_put(app: Context, digest: str, entry: _Cached) -> None:
     if app.settings.auth_cache_s <= 0:
         return
     with _cache_lock:
@@ -177,14 +173,14 @@ def _cache_put(app: Inkwell, digest: str, entry: _Cached) -> None:
         cache[digest] = entry
 
 
-def _forget(app: Inkwell, key_id: uuid.UUID) -> None:
+def _forget(app: Context, key_id: uuid.UUID) -> None:
     with _cache_lock:
         cache = _cache(app)
         for digest in [d for d, e in cache.items() if e.principal and e.principal.key_id == key_id]:
             del cache[digest]
 
 
-def _forget_digest(app: Inkwell, digest: str) -> None:
+def _forget_digest(app: Context, digest: str) -> None:
     with _cache_lock:
         _cache(app).pop(digest, None)
 
@@ -223,7 +219,7 @@ def insert_key(
 
 
 def create_key(
-    app: Inkwell,
+    app: Context,
     principal: Principal,
     *,
     name: object,
@@ -299,7 +295,7 @@ def create_key(
     return row, raw
 
 
-def list_keys(app: Inkwell, principal: Principal) -> list[tables.ApiKey]:
+def list_keys(app: Context, principal: Principal) -> list[tables.ApiKey]:
     with app.uow() as uow:
         return list(
             uow.session.scalars(
@@ -312,7 +308,7 @@ def list_keys(app: Inkwell, principal: Principal) -> list[tables.ApiKey]:
         )
 
 
-def revoke_key(app: Inkwell, principal: Principal, key_id: uuid.UUID) -> tables.ApiKey:
+def revoke_key(app: Context, principal: Principal, key_id: uuid.UUID) -> tables.ApiKey:
     """Revoke one of the tenant's keys; revoking twice is harmless.
 
     Raises:

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
 from engine.services import delivery_logs, fanout, outbox, webhooks
+from engine.services.context import Context
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
 
-def retry(app: Inkwell, principal: Principal, delivery_id: uuid.UUID) -> tables.WebhookDelivery:
+def retry(app: Context, principal: Principal, delivery_id: uuid.UUID) -> tables.WebhookDelivery:
     """Send one failed delivery again, now.
 
     Raises:
@@ -61,7 +61,7 @@ MANUAL_WINDOW = timedelta(hours=1)
 
 
 def _check_manual_allowance(
-    app: Inkwell, session: Session, endpoint_id: uuid.UUID, adding: int, now: datetime
+    app: Context, session: Session, endpoint_id: uuid.UUID, adding: int, now: datetime
 ) -> None:
     """Refuse `adding` more manual sends to an endpoint past its hourly allowance, counted
     from the manual sends on record (the caller holds the endpoint's row lock)."""
@@ -99,7 +99,7 @@ def _note_manual_send(
 
 
 def resend(
-    app: Inkwell, principal: Principal, *, order_id: object, event: object
+    app: Context, principal: Principal, *, order_id: object, event: object
 ) -> list[tables.WebhookDelivery]:
     """A new delivery of an order's event to every matching active endpoint.
 

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables, transitions
-from engine.bootstrap import Inkwell
 from engine.domain import addresses, orderform, pricing, text
 from engine.domain.statuses import (
     CANCELLABLE,
@@ -28,6 +27,7 @@ from engine.services import events, fonts, intake, outbox, tenants, wallet
 # The names, not the module: they moved to `acceptance` (so `intake` need not import this
 # module) and are used here, and by callers as `orders.CreatedOrder`, as before.
 from engine.services.acceptance import CreatedOrder, Prepared
+from engine.services.context import Context
 from engine.services.keys import Principal
 
 SORTABLE = ("created_at", "updated_at", "total_cents", "letter_count", "status")
@@ -74,14 +74,14 @@ def _validation_error(
     return exc
 
 
-def cancel_window(app: Inkwell, tenant: tables.Tenant) -> timedelta:
+def cancel_window(app: Context, tenant: tables.Tenant) -> timedelta:
     seconds = tenant.cancel_window_s
     if seconds is None:
         seconds = app.settings.order_cancel_window_s
     return timedelta(seconds=seconds)
 
 
-def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) -> CreatedOrder:
+def create_order(app: Context, principal: Principal, raw: Mapping[str, object]) -> CreatedOrder:
     """Validate, price and accept an order, holding its cost, in one transaction.
 
     Orders are written by the process's intake writer, which commits concurrent orders
@@ -95,7 +95,7 @@ def create_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) 
     return intake.submit(app, prepared, write=write_orders, written=written)
 
 
-def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object]) -> Prepared:
+def prepare_order(app: Context, principal: Principal, raw: Mapping[str, object]) -> Prepared:
     """Check every rule and price the order (reads the tenant, usually cached; writes
     nothing).
 
@@ -173,7 +173,7 @@ def prepare_order(app: Inkwell, principal: Principal, raw: Mapping[str, object])
 
 
 def write_orders(
-    app: Inkwell, batch: list[Prepared], *, timeout_s: float | None = None
+    app: Context, batch: list[Prepared], *, timeout_s: float | None = None
 ) -> list[CreatedOrder | errors.InkwellError]:
     """Write prepared orders in one transaction, holding each one's cost.
 
@@ -198,7 +198,7 @@ def write_orders(
         raise
 
 
-def written(app: Inkwell, order_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+def written(app: Context, order_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Which of `order_ids` the database holds (read on a fresh connection)."""
     with app.uow() as uow:
         found = uow.session.scalars(
@@ -207,7 +207,7 @@ def written(app: Inkwell, order_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return set(found)
 
 
-def _existing_external(app: Inkwell, order: tables.Order) -> uuid.UUID | None:
+def _existing_external(app: Context, order: tables.Order) -> uuid.UUID | None:
     """The id of the order that already holds `order`'s external_id, if any."""
     if order.external_id is None:
         return None
@@ -222,7 +222,7 @@ def _existing_external(app: Inkwell, order: tables.Order) -> uuid.UUID | None:
 
 
 def _write_orders(
-    app: Inkwell, batch: list[Prepared], timeout_s: float | None
+    app: Context, batch: list[Prepared], timeout_s: float | None
 ) -> list[CreatedOrder | errors.InkwellError]:
     now = app.clock()
     results: list[CreatedOrder | errors.InkwellError | None] = [None] * len(batch)
@@ -380,7 +380,7 @@ def _owned(principal: Principal) -> list[sa.ColumnElement[bool]]:
 
 
 def list_orders(
-    app: Inkwell,
+    app: Context,
     principal: Principal,
     *,
     page: int = 1,
@@ -452,7 +452,7 @@ def recipients_of(session: Session, order_id: uuid.UUID) -> list[tables.Recipien
 
 
 def get_order(
-    app: Inkwell, principal: Principal, order_id: uuid.UUID
+    app: Context, principal: Principal, order_id: uuid.UUID
 ) -> tuple[tables.Order, list[tables.Recipient]]:
     """One of the caller's orders with its recipients. Raises NotFound for anyone else's."""
     with app.uow() as uow:
@@ -460,7 +460,7 @@ def get_order(
         return order, recipients_of(uow.session, order.id)
 
 
-def cancel_order(app: Inkwell, principal: Principal, order_id: uuid.UUID) -> CancelledOrder:
+def cancel_order(app: Context, principal: Principal, order_id: uuid.UUID) -> CancelledOrder:
     """Cancel a draft, pending_payment or pending order and release its hold, exactly once.
 
     Raises:

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from engine import errors
 from engine.adapters import letter_pdf, tables, transitions
 from engine.adapters.storage import Storage
-from engine.bootstrap import Inkwell
 from engine.domain import addresses, merge, pricing, reasons
 from engine.domain.statuses import (
     OrderStatus,
@@ -27,6 +26,7 @@ from engine.domain.statuses import (
     Stage,
 )
 from engine.services import events, outbox, wallet
+from engine.services.context import Context
 
 log = logging.getLogger("inkwell.pipeline")
 
@@ -149,7 +149,7 @@ def _merge_fields(r: Any) -> dict[str, object]:
     return fields
 
 
-def check_addresses(app: Inkwell, order_id: uuid.UUID) -> Outcome:
+def check_addresses(app: Context, order_id: uuid.UUID) -> Outcome:
     """Check every pending recipient; mark the invalid ones with their reason.
 
     With `skip_invalid` the rest go on and the hold shrinks to their price; otherwise (or
@@ -204,7 +204,7 @@ def _shrink_hold(session: Session, order: tables.Order, count: int, now: datetim
     order.updated_at = now
 
 
-def render_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
+def render_order(app: Context, order_id: uuid.UUID) -> Outcome:
     """Write one PDF per valid letter under STORAGE_DIR, then move the order to `rendered`.
 
     Drawing happens outside any transaction; files are written atomically under stable
@@ -254,7 +254,7 @@ def address_lines(r: Any) -> list[str]:
     return [line for line in lines if line]
 
 
-def capture_order(app: Inkwell, order_id: uuid.UUID) -> Outcome:
+def capture_order(app: Context, order_id: uuid.UUID) -> Outcome:
     """Once `cancellable_until` has passed: hold → debit, pending → processing, and
     `order.in_production` recorded, all in one transaction (`order.confirmed` was
     recorded at intake)."""
@@ -349,7 +349,7 @@ def fail(
     return True
 
 
-def fail_order(app: Inkwell, order_id: uuid.UUID, failure: reasons.Failure) -> bool:
+def fail_order(app: Context, order_id: uuid.UUID, failure: reasons.Failure) -> bool:
     """Fail a pending order in its own transaction (a stage gave up on it); `failure` is
     what the partner is told."""
     now = app.clock()
@@ -362,7 +362,7 @@ def fail_order(app: Inkwell, order_id: uuid.UUID, failure: reasons.Failure) -> b
     return failed
 
 
-def reopen(app: Inkwell, order_id: uuid.UUID) -> bool:
+def reopen(app: Context, order_id: uuid.UUID) -> bool:
     """Admin replay of a failed order: pending again, hold placed again, the stage that
     failed enqueued. Returns False when the order is not failed.
 

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
 from engine.services import outbox, pipeline, webhooks
+from engine.services.context import Context
 
 
 def failed_runs(
-    app: Inkwell, *, actor: str | None = None, include_replayed: bool = False, limit: int = 100
+    app: Context, *, actor: str | None = None, include_replayed: bool = False, limit: int = 100
 ) -> list[tables.JobRun]:
     """Runs that gave up, newest first."""
     j = tables.JobRun
@@ -43,7 +43,7 @@ class Replayed:
     result: str
 
 
-def replay(app: Inkwell, run_ids: list[uuid.UUID]) -> list[Replayed]:
+def replay(app: Context, run_ids: list[uuid.UUID]) -> list[Replayed]:
     """Run failed jobs again through the same idempotent stage.
 
     A failed order is re-opened first (pending again, hold placed again); when its wallet
@@ -60,7 +60,7 @@ def replay(app: Inkwell, run_ids: list[uuid.UUID]) -> list[Replayed]:
     return results
 
 
-def _replay_one(app: Inkwell, found: tables.JobRun) -> str:
+def _replay_one(app: Context, found: tables.JobRun) -> str:
     now = app.clock()
     try:
         if found.order_id is not None and found.actor_name in pipeline.ACTOR_STAGE:
@@ -85,7 +85,7 @@ def _replay_one(app: Inkwell, found: tables.JobRun) -> str:
     return result
 
 
-def _enqueue(app: Inkwell, found: tables.JobRun) -> str:
+def _enqueue(app: Context, found: tables.JobRun) -> str:
     if found.actor_name == "deliver_webhook":
         delivery_id = found.args.get("delivery_id")
         with app.uow() as uow:

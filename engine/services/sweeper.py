@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
 from engine.domain import reasons
 from engine.domain.statuses import OrderStatus, Stage
 from engine.services import attempts, jobs, outbox, pipeline
+from engine.services.context import Context
 
 log = logging.getLogger("inkwell.sweeper")
 
@@ -49,7 +49,7 @@ class SweepReport:
         )
 
 
-def sweep(app: Inkwell) -> SweepReport:
+def sweep(app: Context) -> SweepReport:
     requeued, failed = _orders(app)
     return SweepReport(
         orders_requeued=requeued,
@@ -59,7 +59,7 @@ def sweep(app: Inkwell) -> SweepReport:
     )
 
 
-def _orders(app: Inkwell) -> tuple[int, int]:
+def _orders(app: Context) -> tuple[int, int]:
     now = app.clock()
     deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
     o = tables.Order
@@ -118,7 +118,7 @@ def _orders(app: Inkwell) -> tuple[int, int]:
     return requeued, failed
 
 
-def _events(app: Inkwell) -> int:
+def _events(app: Context) -> int:
     now = app.clock()
     deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
     e = tables.Event
@@ -137,7 +137,7 @@ def _events(app: Inkwell) -> int:
     return len(ids)
 
 
-def _deliveries(app: Inkwell) -> int:
+def _deliveries(app: Context) -> int:
     """Deliveries due but not moving. Each counts one failed attempt, and the next is
     scheduled by the delivery backoff (or the delivery fails when the schedule is spent),
     so a stalled delivery is swept once per backoff step, never on every pass:

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.adapters import tables
-from engine.bootstrap import Inkwell
 from engine.domain.pricing import PriceList
 from engine.domain.scopes import ALL_SCOPES
 from engine.domain.statuses import Mode
 from engine.services import keys, wallet
+from engine.services.context import Context
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class NewTenant:
 
 
 def create_tenant(
-    app: Inkwell,
+    app: Context,
     *,
     name: str,
     credits_cents: int = 0,
@@ -73,7 +73,7 @@ def create_tenant(
 
 
 def add_credits(
-    app: Inkwell, *, tenant_id: uuid.UUID, mode: Mode, amount_cents: int, note: str = ""
+    app: Context, *, tenant_id: uuid.UUID, mode: Mode, amount_cents: int, note: str = ""
 ) -> wallet.Balance:
     """An operator's manual credit; each call is its own ledger entry."""
     with app.uow() as uow:
@@ -102,7 +102,7 @@ def get_tenant(session: sa.orm.Session, tenant_id: uuid.UUID) -> tables.Tenant:
 _cache_lock = threading.Lock()
 
 
-def cached_tenant(app: Inkwell, tenant_id: uuid.UUID) -> tables.Tenant:
+def cached_tenant(app: Context, tenant_id: uuid.UUID) -> tables.Tenant:
     """The tenant row, reused for TENANT_CACHE_S per process (read-only: it is detached).
 
     Raises:
@@ -111,9 +111,7 @@ def cached_tenant(app: Inkwell, tenant_id: uuid.UUID) -> tables.Tenant:
     ttl = app.settings.tenant_cache_s
     now = time.monotonic()
     with _cache_lock:
-        cache: dict[uuid.UUID, tuple[float, tables.Tenant]] = app.__dict__.setdefault(
-            "_tenant_cache", {}
-        )
+        cache = app.caches.tenants
         hit = cache.get(tenant_id)
     if hit is not None and now - hit[0] <= ttl:
         return hit[1]

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from engine.adapters import secretbox, tables
-from engine.bootstrap import Inkwell
 from engine.domain import signing
+from engine.services.context import Context
 
 
 def seal(keys: secretbox.Keyring, secret: str) -> str:
@@ -47,7 +47,7 @@ class ResealReport:
     unreadable: list[str] = field(default_factory=list)
 
 
-def reseal_all(app: Inkwell, *, batch_size: int = 200) -> ResealReport:
+def reseal_all(app: Context, *, batch_size: int = 200) -> ResealReport:
     """Seal every stored secret (and previous secret) under the current SECRET_KEY.
 
     Rows already under it are skipped, so running it again is harmless. Each batch is one

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import secretbox, tables, url_guard
-from engine.bootstrap import Inkwell
 from engine.domain import signing
 from engine.services import fanout, outbox, webhook_secrets
+from engine.services.context import Context
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
@@ -38,7 +38,7 @@ def _check_events(value: object) -> tuple[list[str] | None, str | None]:
     return sorted(set(value)), None
 
 
-def _check_url(app: Inkwell, value: object) -> str | None:
+def _check_url(app: Context, value: object) -> str | None:
     if not isinstance(value, str):
         return "url is required"
     return url_guard.check_url(
@@ -80,7 +80,7 @@ def _check_cap(session: Session, principal: Principal) -> None:
 
 
 def create_endpoint(
-    app: Inkwell, principal: Principal, body: Mapping[str, object]
+    app: Context, principal: Principal, body: Mapping[str, object]
 ) -> tuple[tables.WebhookEndpoint, str]:
     """Register an endpoint; returns it with its secret, which is shown only now.
 
@@ -121,7 +121,7 @@ def create_endpoint(
     return endpoint, secret
 
 
-def list_endpoints(app: Inkwell, principal: Principal) -> list[tables.WebhookEndpoint]:
+def list_endpoints(app: Context, principal: Principal) -> list[tables.WebhookEndpoint]:
     with app.uow() as uow:
         return list(
             uow.session.scalars(
@@ -135,14 +135,14 @@ def list_endpoints(app: Inkwell, principal: Principal) -> list[tables.WebhookEnd
 
 
 def get_endpoint(
-    app: Inkwell, principal: Principal, endpoint_id: uuid.UUID
+    app: Context, principal: Principal, endpoint_id: uuid.UUID
 ) -> tables.WebhookEndpoint:
     with app.uow() as uow:
         return _owned(uow.session, principal, endpoint_id)
 
 
 def update_endpoint(
-    app: Inkwell, principal: Principal, endpoint_id: uuid.UUID, body: Mapping[str, object]
+    app: Context, principal: Principal, endpoint_id: uuid.UUID, body: Mapping[str, object]
 ) -> tables.WebhookEndpoint:
     """Change url, events and/or is_active.
 
@@ -201,7 +201,7 @@ def _set_active(endpoint: tables.WebhookEndpoint, active: bool, reason: str, now
 
 
 def deactivate(
-    app: Inkwell, principal: Principal, endpoint_id: uuid.UUID
+    app: Context, principal: Principal, endpoint_id: uuid.UUID
 ) -> tables.WebhookEndpoint:
     """DELETE /webhooks/{id}: stop sending; the endpoint and its logs stay readable."""
     now = app.clock()
@@ -214,7 +214,7 @@ def deactivate(
 
 
 def rotate_secret(
-    app: Inkwell, principal: Principal, endpoint_id: uuid.UUID
+    app: Context, principal: Principal, endpoint_id: uuid.UUID
 ) -> tuple[tables.WebhookEndpoint, str]:
     """A new secret; the old one keeps signing beside it for 24 hours, unless no key we
     hold opens it (SECRET_KEY changed): then it is dropped, so the new one signs at once."""
@@ -237,7 +237,7 @@ def rotate_secret(
 
 
 def reactivate(
-    app: Inkwell, principal: Principal, endpoint_id: uuid.UUID, *, replay: bool = True
+    app: Context, principal: Principal, endpoint_id: uuid.UUID, *, replay: bool = True
 ) -> tuple[tables.WebhookEndpoint, int]:
     """Turn an endpoint back on and (by default) replay what it missed in the last 72
     hours: its failed deliveries again, and the events it subscribes to that were fanned
