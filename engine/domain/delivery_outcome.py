@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from engine.domain import backoff
+from engine.domain.statuses import DeliveryStatus
 
-Status = Literal["succeeded", "retrying", "failed"]
+Status = DeliveryStatus
 
 #: The answer that deactivates an endpoint at once.
 GONE = 410
@@ -73,7 +73,7 @@ def decide(
     `max_failures` the count that deactivates it.
     """
     if succeeded(status_code):
-        return Outcome("succeeded", failures=0)
+        return Outcome(DeliveryStatus.SUCCEEDED, failures=0)
     gone = status_code == GONE
     delay_s = (
         None
@@ -84,7 +84,7 @@ def decide(
     )
     retry_at = now + timedelta(seconds=delay_s) if delay_s is not None else None
     if ours:
-        return Outcome("retrying" if retry_at is not None else "failed", retry_at=retry_at)
+        return Outcome(_after(retry_at), retry_at=retry_at)
     failures = consecutive_failures + 1
     reason = None
     if gone:
@@ -93,8 +93,14 @@ def decide(
         reason = f"{failures} consecutive failed attempts"
     if reason is not None:
         return Outcome(
-            "failed", failures=failures, deactivate=reason, cut_short=retry_at is not None
+            DeliveryStatus.FAILED,
+            failures=failures,
+            deactivate=reason,
+            cut_short=retry_at is not None,
         )
-    return Outcome(
-        "retrying" if retry_at is not None else "failed", retry_at=retry_at, failures=failures
-    )
+    return Outcome(_after(retry_at), retry_at=retry_at, failures=failures)
+
+
+def _after(retry_at: datetime | None) -> DeliveryStatus:
+    """Retrying when another attempt is scheduled, else failed."""
+    return DeliveryStatus.RETRYING if retry_at is not None else DeliveryStatus.FAILED

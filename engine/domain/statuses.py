@@ -84,6 +84,23 @@ class RecipientStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class DeliveryStatus(enum.StrEnum):
+    """One event to one endpoint, across its attempts."""
+
+    #: Created; its first attempt not yet made.
+    PENDING = "pending"
+    #: An attempt failed; the next is scheduled (`next_attempt_at`).
+    RETRYING = "retrying"
+    #: A 2xx answer.
+    SUCCEEDED = "succeeded"
+    #: The schedule ran out, the endpoint answered 410, or it was deactivated.
+    FAILED = "failed"
+
+
+#: A delivery still to be sent.
+DELIVERY_OPEN = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+
+
 class ProductType(enum.StrEnum):
     LETTER = "letter"
     CARD = "card"

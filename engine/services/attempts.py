@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine.adapters import sql, tables
 from engine.adapters.webhook_sender import AttemptResult, clean_text
 from engine.domain import delivery_outcome
+from engine.domain.statuses import DELIVERY_OPEN, DeliveryStatus
 from engine.services import outbox
 from engine.services.context import Context
 
@@ -60,7 +61,7 @@ _TAKE_STALLED = (
     sa.update(_D)
     .where(
         _D.c.id == sa.bindparam("did"),
-        _D.c.status.in_(("pending", "retrying")),
+        _D.c.status.in_([s.value for s in DELIVERY_OPEN]),
         _D.c.lease_until.is_(None),
         sa.func.coalesce(_D.c.next_attempt_at, _D.c.created_at) < sa.bindparam("before"),
     )
@@ -76,7 +77,7 @@ _TAKE_STALLED = (
 _RECORD = sa.update(_D).where(
     _D.c.id == sa.bindparam("did"),
     _D.c.attempts == sa.bindparam("attempt"),
-    _D.c.status.in_(("pending", "retrying")),
+    _D.c.status.in_([s.value for s in DELIVERY_OPEN]),
 )
 _ENDPOINT_OK = (
     sa.update(_E)
@@ -187,7 +188,7 @@ def record(app: Context, claim: Attempted, result: AttemptResult, *, ours: bool 
             "last_status_code": result.status_code,
             "last_error": last_error,
         }
-        if outcome.status == "succeeded":
+        if outcome.status == DeliveryStatus.SUCCEEDED:
             values["delivered_at"] = now
         done = session.execute(
             _RECORD.values(values), {"did": claim.delivery_id, "attempt": claim.attempt}
@@ -195,7 +196,7 @@ def record(app: Context, claim: Attempted, result: AttemptResult, *, ours: bool 
         if not _changed(done):
             uow.commit()
             return "superseded"
-        if outcome.status == "succeeded":
+        if outcome.status == DeliveryStatus.SUCCEEDED:
             session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
         elif outcome.failures is not None:
             session.execute(_SET_FAILURES, {"eid": claim.endpoint_id, "failures": outcome.failures})
@@ -234,11 +235,11 @@ def _deactivate(session: Session, endpoint_id: uuid.UUID, reason: str, now: date
         sa.update(d)
         .where(
             d.endpoint_id == endpoint.id,
-            d.status.in_(("pending", "retrying")),
+            d.status.in_([s.value for s in DELIVERY_OPEN]),
             sa.or_(d.lease_until.is_(None), d.lease_until < now),
         )
         .values(
-            status="failed",
+            status=DeliveryStatus.FAILED.value,
             next_attempt_at=None,
             last_error=_deactivated_error(reason),
             updated_at=now,

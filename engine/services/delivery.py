@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from engine.adapters import secretbox, tables
 from engine.domain import signing
+from engine.domain.statuses import DELIVERY_OPEN, DeliveryStatus
 from engine.domain.timestamps import iso
 from engine.services import attempts, jobs, webhooks
 from engine.services.context import Context
@@ -114,7 +115,7 @@ _CLAIM = (
     sa.update(_D)
     .where(
         _D.c.id == sa.bindparam("did"),
-        _D.c.status.in_(("pending", "retrying")),
+        _D.c.status.in_([s.value for s in DELIVERY_OPEN]),
         sa.or_(_D.c.lease_until.is_(None), _D.c.lease_until < sa.bindparam("now")),
         sa.or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= sa.bindparam("due")),
     )
@@ -196,7 +197,7 @@ def _prepare(
     if not loaded.is_active:
         session.execute(
             _UPDATE_DELIVERY.values(
-                status="failed",
+                status=DeliveryStatus.FAILED.value,
                 attempts=_D.c.attempts - 1,
                 lease_until=None,
                 last_error="endpoint is deactivated; reactivate it to send again",

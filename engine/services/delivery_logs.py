@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain.statuses import DeliveryStatus
 from engine.services import webhooks
 from engine.services.context import Context
 from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
-DELIVERY_STATUSES = ("pending", "retrying", "succeeded", "failed")
+DELIVERY_STATUSES = tuple(s.value for s in DeliveryStatus)
 #: Delivery log pages, as 001 gives them for GET /webhooks/{id}/deliveries.
 DEFAULT_LOG_LIMIT = 50
 MAX_LOG_LIMIT = 100

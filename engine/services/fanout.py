@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import sql, tables
+from engine.domain.statuses import DeliveryStatus
 from engine.services import outbox
 from engine.services.context import Context
 
@@ -115,7 +116,7 @@ def insert_delivery(
             "event_id": event.id,
             "event_type": event.type,
             "key": key,
-            "status": "pending",
+            "status": DeliveryStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": now,
             "resend_of": resend_of,

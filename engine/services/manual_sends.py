@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain.statuses import DeliveryStatus
 from engine.services import delivery_logs, fanout, outbox, webhooks
 from engine.services.context import Context
 from engine.services.events import EVENT_TYPES
@@ -36,7 +37,7 @@ def retry(app: Context, principal: Principal, delivery_id: uuid.UUID) -> tables.
     with app.uow() as uow:
         session = uow.session
         delivery = delivery_logs.owned(session, principal, delivery_id)
-        if delivery.status != "failed":
+        if delivery.status != DeliveryStatus.FAILED.value:
             raise errors.Conflict(
                 f"Webhook log {delivery_id} is {delivery.status}; only failed deliveries "
                 "can be retried.",

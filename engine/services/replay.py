@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain.statuses import DeliveryStatus
 from engine.services import outbox, pipeline, webhooks
 from engine.services.context import Context
 
@@ -90,7 +91,7 @@ def _enqueue(app: Context, found: tables.JobRun) -> str:
         delivery_id = found.args.get("delivery_id")
         with app.uow() as uow:
             delivery = uow.session.get(tables.WebhookDelivery, uuid.UUID(str(delivery_id)))
-            if delivery is not None and delivery.status == "failed":
+            if delivery is not None and delivery.status == DeliveryStatus.FAILED.value:
                 webhooks.requeue(uow.session, delivery, app.clock())
                 uow.commit()
                 return "delivery re-queued"

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.adapters import tables
 from engine.domain import reasons
-from engine.domain.statuses import OrderStatus, Stage
+from engine.domain.statuses import DELIVERY_OPEN, OrderStatus, Stage
 from engine.services import attempts, jobs, outbox, pipeline
 from engine.services.context import Context
 
@@ -150,7 +150,7 @@ def _deliveries(app: Context) -> int:
     now = app.clock()
     deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
     d = tables.WebhookDelivery
-    open_ = d.status.in_(("pending", "retrying"))
+    open_ = d.status.in_([s.value for s in DELIVERY_OPEN])
     with app.uow() as uow:
         lost = uow.session.execute(
             sa.select(d.id, d.attempts, d.endpoint_id, d.tenant_id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from engine import errors
 from engine.adapters import secretbox, tables, url_guard
 from engine.domain import signing
+from engine.domain.statuses import DeliveryStatus
 from engine.services import fanout, outbox, webhook_secrets
 from engine.services.context import Context
 from engine.services.events import EVENT_TYPES
@@ -255,7 +256,7 @@ def reactivate(
             failed = session.scalars(
                 sa.select(d).where(
                     d.endpoint_id == endpoint.id,
-                    d.status == "failed",
+                    d.status == DeliveryStatus.FAILED.value,
                     d.created_at >= now - REPLAY_WINDOW,
                 )
             ).all()
@@ -269,7 +270,7 @@ def reactivate(
 
 def requeue(session: Session, delivery: tables.WebhookDelivery, now: datetime) -> None:
     """Send a finished delivery once more, now (a failure there fails it again)."""
-    delivery.status = "retrying"
+    delivery.status = DeliveryStatus.RETRYING.value
     delivery.next_attempt_at = now
     delivery.lease_until = None
     delivery.updated_at = now
