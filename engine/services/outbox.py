@@ -5,11 +5,12 @@ process wakes its relay) and again from the scheduler for anything left behind. 
 marked published only after the broker took it, so a crash in between publishes it twice;
 every stage is idempotent, so that is harmless. The message id is the row id.
 
-Fairness: the relay keeps at most `queue_backlog_max` messages outstanding in each broker
-queue and leaves the rest here, then publishes due rows round-robin by tenant (each row
-ranked within its tenant by age, lowest rank first). A tenant's burst of 5,000 orders
-therefore waits in the outbox, and another tenant's single order goes to the broker on
-the next pass, behind at most one backlog of messages per stage.
+Fairness: the relay keeps at most `queue_backlog_max` messages waiting in each broker queue
+and leaves the rest here, then publishes due rows round-robin by lane (a lane is one
+tenant's jobs for one actor, each row ranked by age within it; lowest rank first). A
+tenant's burst of 5,000 orders therefore waits here, another tenant's single order goes
+to the broker on the next pass, behind at most one backlog per stage, and a tenant's
+deliveries are not starved behind its own older fan-outs.
 """
 
 from __future__ import annotations
@@ -137,7 +138,10 @@ _RANKED = (
         _O.c.id,
         _O.c.available_at,
         sa.func.row_number()
-        .over(partition_by=_O.c.tenant_id, order_by=(_O.c.available_at, _O.c.id))
+        .over(
+            partition_by=(_O.c.tenant_id, _O.c.actor_name),
+            order_by=(_O.c.available_at, _O.c.id),
+        )
         .label("turn"),
     )
     .where(_DUE)

@@ -80,7 +80,12 @@ def _orders(app: Context) -> tuple[int, int]:
             .with_for_update(skip_locked=True)
         ).all()
         give_up: list[tuple[uuid.UUID, str, str]] = []
+        # An order whose next job still waits in our outbox (the relay holds it back while
+        # its queue is full, serving tenants in turn) is queued, not stalled.
+        waiting = _waiting_in_outbox(session, "order_id", [order.id for order in stuck])
         for order in stuck:
+            if order.id in waiting:
+                continue
             if order.stage_attempts >= MAX_STAGE_ATTEMPTS:
                 reason = (
                     f"Stage {order.stage} did not complete after {order.stage_attempts} attempts"
@@ -123,12 +128,14 @@ def _events(app: Context) -> int:
     deadline = now - timedelta(seconds=app.settings.stage_deadline_s)
     e = tables.Event
     with app.uow() as uow:
-        ids = uow.session.execute(
+        found = uow.session.execute(
             sa.select(e.id, e.tenant_id)
             .where(e.fanned_out_at.is_(None), e.created_at < deadline)
             .order_by(e.seq)
             .limit(BATCH)
         ).all()
+        waiting = _waiting_in_outbox(uow.session, "event_id", [row[0] for row in found])
+        ids = [(event_id, tenant_id) for event_id, tenant_id in found if event_id not in waiting]
         for event_id, tenant_id in ids:
             outbox.enqueue(
                 uow.session, "fan_out_event", tenant_id=tenant_id, event_id=event_id, now=now
@@ -166,7 +173,7 @@ def _deliveries(app: Context) -> int:
                 .limit(BATCH)
             )
         )
-        waiting = _waiting_in_outbox(uow.session, stalled)
+        waiting = _waiting_in_outbox(uow.session, "delivery_id", stalled)
     # Each in its own transaction, as an attempt is recorded by a worker.
     for delivery_id, attempt, endpoint_id, tenant_id in lost:
         attempts.record_lost(app, delivery_id, attempt, endpoint_id, tenant_id)
@@ -181,17 +188,14 @@ def _deliveries(app: Context) -> int:
     return swept
 
 
-def _waiting_in_outbox(session: Session, delivery_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these deliveries have a send still unpublished in the outbox."""
-    if not delivery_ids:
+def _waiting_in_outbox(session: Session, arg: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these (orders, events or deliveries, named by the job argument `arg`) have
+    a job still unpublished in the outbox: queued behind the relay's fairness, not lost."""
+    if not ids:
         return set()
     o = tables.OutboxMessage
-    delivery = o.args["delivery_id"].as_string()
+    named = o.args[arg].as_string()
     found = session.scalars(
-        sa.select(delivery).where(
-            o.actor_name == "deliver_webhook",
-            o.published_at.is_(None),
-            delivery.in_([str(i) for i in delivery_ids]),
-        )
+        sa.select(named).where(o.published_at.is_(None), named.in_([str(i) for i in ids]))
     )
     return {uuid.UUID(v) for v in found}

@@ -416,7 +416,8 @@ def impatient(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
 
 
 def _stall(app: Inkwell, order_id: uuid.UUID) -> None:
-    """Pretend the order's stage last moved an hour ago."""
+    """Pretend the order's stage last moved an hour ago, its job handed to the broker and
+    lost there (a job still waiting in the outbox is queued, not stalled)."""
     with app.engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -424,6 +425,7 @@ def _stall(app: Inkwell, order_id: uuid.UUID) -> None:
             ),
             {"oid": order_id},
         )
+        conn.execute(sa.text("UPDATE outbox SET published_at = now() WHERE published_at IS NULL"))
 
 
 def test_sweeper_reenqueues_a_stalled_stage_then_gives_up(
@@ -508,4 +510,25 @@ def test_sweeper_leaves_capture_waiting_for_the_cancel_window(
     # Then capture is not re-enqueued early: it is waiting, not stalled
     assert report.orders_requeued == 0
     assert len(outbox_for(impatient, order_id, "capture_order")) == 1
+    assert load_order(impatient, order_id).stage_attempts == 0
+
+
+def test_sweeper_leaves_an_order_whose_job_still_waits_in_the_outbox(
+    impatient: Inkwell, make_tenant: MakeTenant
+) -> None:
+    # Given an order past its stage deadline whose job the relay still holds back (its
+    # queue full, tenants served in turn): the row is unpublished
+    t = make_tenant(credits_cents=10_000)
+    order_id = create(impatient, t)
+    with impatient.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE orders SET stage_changed_at = now() - interval '1 hour'"),
+        )
+
+    # When the sweeper runs
+    report = sweeper.sweep(impatient)
+
+    # Then the order is queued, not stalled: no second job, no attempt counted
+    assert report.orders_requeued == 0
+    assert len(outbox_for(impatient, order_id, "check_addresses")) == 1
     assert load_order(impatient, order_id).stage_attempts == 0
