@@ -146,6 +146,13 @@ def run(
             pipeline.fail_order(app, ctx.order_id, reasons.stage_failure(ctx.actor_name))
         raise JobFailed(f"{ctx.actor_name} {ctx.message_id}: {error_text(exc)}") from exc
     records.record(run_id, outcome="succeeded", finished_at=app.clock())
+    try:
+        # On record before the broker hears the job is done: a worker killed between the
+        # ack and a later batch would leave a stage passed with no finished run on record.
+        # (The write carries whatever other threads have pending too.)
+        records.flush()
+    except Exception:
+        log.exception("could not write the run of %s now; it stays queued", ctx.actor_name)
     return result
 
 
