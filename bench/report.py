@@ -129,11 +129,13 @@ def write(results: dict[str, Any], directory: Path) -> None:
 
 # -- the chart ---------------------------------------------------------------------------
 
-_W = 1000
+_W = 1040
 _ROW_H = 74
 _TOP = 56
 _LABEL_W = 170
-_BAR_W = 560
+_BAR_W = 480
+#: Room after the longest bar for its figure.
+_VERDICT_X = _LABEL_W + _BAR_W + 140
 _OURS = (46, 104, 182)
 _BASE = (170, 170, 170)
 _GOOD = (30, 130, 60)
@@ -173,9 +175,9 @@ def chart(results: dict[str, Any]) -> Image.Image:
                 (_LABEL_W + width + 6, y0 + 4), f"{_figure(value)} {e['unit']}", "black", small
             )
         verdict = f"ratio {_figure(e['ratio'])}, goal {_goal(e, ascii=True)}"
-        draw.text((_LABEL_W + _BAR_W + 130, y + 16), verdict, _GOOD if e["met"] else _BAD, text)
+        draw.text((_VERDICT_X, y + 16), verdict, _GOOD if e["met"] else _BAD, text)
         draw.text(
-            (_LABEL_W + _BAR_W + 130, y + 38),
+            (_VERDICT_X, y + 38),
             "met" if e["met"] else "not met",
             _GOOD if e["met"] else _BAD,
             text,

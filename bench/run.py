@@ -2,7 +2,7 @@
 starts, beside a raw baseline measured in the same run. A benchmark, not a test: nothing
 here asserts a time.
 
-    python -m bench.run                  # all of them (about 15 minutes on 2 cores)
+    python -m bench.run                  # all of them (~18 minutes on 2 cores today)
     python -m bench.run webhooks scale   # some; the others keep their last figures
     python -m bench.run --profile        # the pipeline under py-spy (`make profile`)
 
