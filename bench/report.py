@@ -122,7 +122,12 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def write(results: dict[str, Any], directory: Path) -> None:
-    (directory / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    names = _names(results)
+    ordered = {
+        **{k: v for k, v in results.items() if k not in names},
+        **{n: results[n] for n in names},
+    }
+    (directory / "latest.json").write_text(json.dumps(ordered, indent=2) + "\n")
     (directory / "latest.md").write_text(markdown(results))
     chart(results).save(directory / "latest.png", optimize=True)
 
