@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test fuzz chaos serve worker scheduler lint bench services migrate clean
+.PHONY: install demo test fuzz chaos serve worker scheduler lint bench profile services migrate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,8 +55,15 @@ worker: $(STAMP)
 scheduler: $(STAMP)
 	$(BIN)/inkwell scheduler
 
+# Every benchmark beside its same-run baseline (~15 min); `make bench BENCH="webhooks scale"`
+# runs some and keeps the others' last figures. Writes bench/results/latest.{json,md,png}.
+BENCH ?=
 bench: $(STAMP) services
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH)
+
+# The pipeline benchmark with py-spy on one worker process: bench/results/profile-pipeline.txt.
+profile: $(STAMP) services
+	$(BIN)/python -m bench.run --profile
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
