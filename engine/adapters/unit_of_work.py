@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
+
+#: Work to add to every transaction this thread commits, just before COMMIT (a job run
+#: sets it so its record lands with the stage's own changes: engine/services/jobs.py).
+BEFORE_COMMIT: contextvars.ContextVar[Callable[[Session], None] | None] = contextvars.ContextVar(
+    "before_commit", default=None
+)
 
 
 class UnitOfWork:
@@ -40,6 +47,9 @@ class UnitOfWork:
     def commit(self) -> None:
         """Commit; then, if the transaction wrote outbox rows, run the after-commit hook."""
         wrote_outbox = self.session.info.pop("outbox_dirty", False)
+        hook = BEFORE_COMMIT.get()
+        if hook is not None:
+            hook(self.session)
         self.session.commit()
         self._committed = True
         if wrote_outbox and self._after_commit is not None:

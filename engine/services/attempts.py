@@ -103,9 +103,10 @@ def record_lost(
     endpoint_id: uuid.UUID,
     tenant_id: uuid.UUID,
 ) -> str:
-    """An attempt whose lease ran out unrecorded (its worker died) counts as failed."""
+    """An attempt whose lease ran out unrecorded (its worker died) counts as failed, but
+    not toward deactivating the endpoint: the failure was ours, not the partner's."""
     lost = failure(WORKER_LOST)
-    return record(app, Attempted(delivery_id, attempt, endpoint_id, tenant_id), lost)
+    return record(app, Attempted(delivery_id, attempt, endpoint_id, tenant_id), lost, ours=True)
 
 
 def record_unstarted(app: Context, delivery_id: uuid.UUID, due_before: datetime) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from engine.adapters import tables
+from engine.adapters import tables, unit_of_work
 from engine.domain import queues, reasons, redact
 from engine.services import pipeline
 from engine.services.context import Context
@@ -118,8 +118,20 @@ def run(
         outcome="running",
         started_at=app.clock(),
     )
+
+    def on_record(session: Session) -> None:
+        # Every commit of the job carries its run as succeeded, in the same transaction:
+        # a stage passed is never without a finished run, however the worker dies after.
+        # (A later failure of the same job overwrites it.)
+        row = records.row(run_id, outcome="succeeded", finished_at=app.clock())
+        session.execute(_upsert(session.get_bind().dialect.name), [row])
+
     try:
-        result = work()
+        token = unit_of_work.BEFORE_COMMIT.set(on_record)
+        try:
+            result = work()
+        finally:  # failing the order below is not the job succeeding
+            unit_of_work.BEFORE_COMMIT.reset(token)
     except BaseException as exc:
         if not isinstance(exc, (Exception, *interrupts)):
             raise
@@ -146,13 +158,6 @@ def run(
             pipeline.fail_order(app, ctx.order_id, reasons.stage_failure(ctx.actor_name))
         raise JobFailed(f"{ctx.actor_name} {ctx.message_id}: {error_text(exc)}") from exc
     records.record(run_id, outcome="succeeded", finished_at=app.clock())
-    try:
-        # On record before the broker hears the job is done: a worker killed between the
-        # ack and a later batch would leave a stage passed with no finished run on record.
-        # (The write carries whatever other threads have pending too.)
-        records.flush()
-    except Exception:
-        log.exception("could not write the run of %s now; it stays queued", ctx.actor_name)
     return result
 
 
@@ -195,6 +200,12 @@ class JobLog:
         with self._lock:
             self._runs.setdefault(run_id, {}).update(values)
             self._dirty.add(run_id)
+
+    def row(self, run_id: uuid.UUID, **values: object) -> dict[str, object]:
+        """The run's full row with `values` applied (for a write of the caller's own)."""
+        with self._lock:
+            run = {**self._runs.get(run_id, {}), **values}
+        return {"id": run_id, **{c: run.get(c) for c in _COLUMNS}}
 
     def flush(self) -> None:
         with self._flush_lock:

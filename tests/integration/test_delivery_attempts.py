@@ -141,7 +141,8 @@ def test_the_sweeper_counts_a_lost_attempt_and_schedules_the_next(app: Inkwell) 
         assert found.next_attempt_at is not None and found.lease_until is None
         assert [(r.number, r.status_code) for r in found.rows] == [(1, None)]
         assert "did not finish" in (found.rows[0].error or "")
-        assert endpoint_of(app).consecutive_failures == 1
+        # And the partner's endpoint is not marked down for it: our worker died, not them
+        assert endpoint_of(app).consecutive_failures == 0
         with app.uow() as uow:
             queued = uow.session.scalars(
                 sa.select(tables.OutboxMessage.args).where(
