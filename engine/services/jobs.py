@@ -256,7 +256,11 @@ def _upsert(dialect: str) -> sa.Insert:
     stmt = module.insert(table)
     updated = ("outcome", "error", "traceback", "finished_at")
     upsert: sa.Insert = stmt.on_conflict_do_update(
-        index_elements=["id"], set_={c: getattr(stmt.excluded, c) for c in updated}
+        index_elements=["id"],
+        set_={c: getattr(stmt.excluded, c) for c in updated},
+        # A late batch saying "running" never undoes a finish written with the stage's
+        # own commit (run()'s before-commit hook).
+        where=sa.or_(table.c.outcome == "running", stmt.excluded.outcome != "running"),
     )
     return upsert
 

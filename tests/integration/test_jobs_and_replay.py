@@ -532,3 +532,41 @@ def test_sweeper_leaves_an_order_whose_job_still_waits_in_the_outbox(
     assert report.orders_requeued == 0
     assert len(outbox_for(impatient, order_id, "check_addresses")) == 1
     assert load_order(impatient, order_id).stage_attempts == 0
+
+
+def test_a_late_running_record_never_undoes_a_finished_run(
+    inkwell: Inkwell, make_tenant: MakeTenant
+) -> None:
+    # Given a job that committed its stage (its run on record as succeeded with it), while
+    # the process's batch writer still holds the run's earlier "running" row
+    t = make_tenant(credits_cents=10_000)
+    order_id = create(inkwell, t)
+    records = jobs.job_log(inkwell)
+    ctx = jobs.JobContext(
+        actor_name="check_addresses",
+        queue_name="pipeline",
+        message_id="m-1",
+        attempt=1,
+        max_attempts=1,
+        args={"order_id": str(order_id)},
+    )
+    jobs.run(inkwell, ctx, lambda: pipeline.check_addresses(inkwell, order_id))
+    records.flush()
+    [run_id] = [r.id for r in runs_of(inkwell, "m-1")]
+
+    # When that stale "running" row is written after all
+    records.record(
+        run_id,
+        actor_name=ctx.actor_name,
+        queue_name=ctx.queue_name,
+        message_id=ctx.message_id,
+        order_id=order_id,
+        args=ctx.args,
+        attempt=1,
+        outcome="running",
+        started_at=inkwell.clock(),
+    )
+    records.flush()
+
+    # Then the run stays succeeded
+    assert [r.outcome for r in runs_of(inkwell, "m-1")] == ["succeeded"]
