@@ -237,19 +237,27 @@ def test_410_deactivates_at_once_and_reactivate_replays_the_failed_delivery(
         refused = c.post(f"/webhook-logs/{delivery['id']}/retry")
         assert refused.status_code == 409, refused.text
 
-        # When the partner reactivates it (replaying failed deliveries, the default)
+        # When the partner reactivates it (replaying what it missed, the default)
         r = c.post(f"/webhooks/{hook_id}/reactivate")
         assert r.status_code == 200, r.text
-        assert r.json()["replayed_deliveries"] == 1
+        # (the failed delivery, and the later order's event fanned out while it was off)
+        assert r.json()["replayed_deliveries"] == 2
         assert r.json()["webhook"]["is_active"] is True
 
         # Then the failed delivery arrives again, with the same webhook-id, and succeeds
         wait_delivery(c, delivery["id"], "succeeded")
         entry = log_of(c, delivery["id"])
-    assert len(receiver.received) == 2
-    assert receiver.received[1].headers["webhook-id"] == delivery["id"]
-    assert receiver.received[1].body == receiver.received[0].body
+        # And the missed event arrives too, once, as a delivery of its own
+        wait_until(lambda: len(receiver.received) == 3, what="the missed event delivered")
+        missed = [d for d in deliveries_of(c, hook_id) if d["id"] != delivery["id"]]
+    again = [r for r in receiver.received[1:] if r.headers["webhook-id"] == delivery["id"]]
+    assert len(again) == 1 and again[0].body == receiver.received[0].body
     assert statuses(entry) == [410, 200]
+    assert len(missed) == 1 and missed[0]["id"] != delivery["id"]
+    assert {r.headers["webhook-id"] for r in receiver.received[1:]} == {
+        delivery["id"],
+        missed[0]["id"],
+    }
 
 
 def test_always_failing_endpoint_is_deactivated_after_n_failed_attempts(
