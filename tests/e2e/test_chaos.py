@@ -89,13 +89,28 @@ def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
 
     assert killed >= min(KILLS, 20)
     with inkwell.uow() as uow:
+        s = uow.session
+        # Evidence that kills landed inside jobs: runs started and never finished; stage
+        # jobs the sweeper had to enqueue again (their message died with a worker); and
+        # webhook attempts whose worker died mid-send. (A run killed after its stage
+        # committed is on record as succeeded with that commit, so counts in none.)
         interrupted = Counter(
-            uow.session.scalars(
+            s.scalars(
                 sa.select(tables.JobRun.actor_name).where(tables.JobRun.outcome == "running")
             ).all()
         )
-    print(f"\nkills={killed} interrupted runs by actor: {dict(interrupted)}")
-    # The kills really landed inside stages (a run started and never finished)
+        o = tables.OutboxMessage
+        stage_jobs = s.scalar(
+            sa.select(sa.func.count()).where(
+                o.actor_name.in_(["check_addresses", "render_order", "capture_order"])
+            )
+        )
+        interrupted["stage jobs enqueued again"] = (stage_jobs or 0) - 3 * ORDERS
+        a = tables.WebhookAttempt
+        interrupted["sends cut short"] = (
+            s.scalar(sa.select(sa.func.count()).where(a.error.contains("did not finish"))) or 0
+        )
+    print(f"\nkills={killed} interrupted: {dict(interrupted)}")
     assert sum(interrupted.values()) >= 5, interrupted
     # Every order told its partner three things exactly once (order.created,
     # order.confirmed, order.in_production): one webhook-id per delivery
