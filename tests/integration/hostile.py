@@ -110,9 +110,15 @@ class DeliveryState:
 
 def make_delivery(app: Inkwell, url: str) -> uuid.UUID:
     """One pending delivery of an order.confirmed event to a new tenant's endpoint on `url`."""
+    return new_delivery(app, url)[0]
+
+
+def new_delivery(app: Inkwell, url: str) -> tuple[uuid.UUID, uuid.UUID, keys.Principal]:
+    """As `make_delivery`; returns the delivery id, the endpoint id and the tenant's
+    principal."""
     made = tenants.create_tenant(app, name="Hostile", credits_cents=100_000)
     who = keys.authenticate(app, f"Bearer {made.api_key}")
-    webhooks.create_endpoint(app, who, {"url": url, "events": ["*"]})
+    endpoint, _ = webhooks.create_endpoint(app, who, {"url": url, "events": ["*"]})
     created = orders.create_order(app, who, order_body(1))
     with app.uow() as uow:
         order = uow.session.get(tables.Order, created.order.id)
@@ -123,7 +129,8 @@ def make_delivery(app: Inkwell, url: str) -> uuid.UUID:
     assert event_id is not None
     assert fanout.fan_out(app, event_id) == 1
     with app.uow() as uow:
-        return uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()
+        delivery_id = uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()
+    return delivery_id, endpoint.id, who
 
 
 def drive(app: Inkwell, delivery_id: uuid.UUID, calls: int = 10) -> list[str]:

@@ -21,18 +21,12 @@ from engine.adapters import secretbox, tables
 from engine.bootstrap import Inkwell, bootstrap, utcnow
 from engine.services import (
     delivery,
-    events,
-    fanout,
-    keys,
     manual_sends,
-    orders,
     sweeper,
-    tenants,
     webhooks,
 )
-from engine.services.keys import Principal
-from tests.conftest import make_settings, order_body
-from tests.integration.hostile import RawReceiver, answer, drive, state
+from tests.conftest import make_settings
+from tests.integration.hostile import RawReceiver, answer, drive, new_delivery, state
 from tests.integration.test_secrets_at_rest import Receiver
 
 
@@ -41,26 +35,6 @@ def ok_receiver() -> RawReceiver:
         answer("200 OK", {}, b"ok")(conn)
 
     return RawReceiver(behave)
-
-
-def new_delivery(app: Inkwell, url: str) -> tuple[uuid.UUID, uuid.UUID, Principal]:
-    """A pending order.confirmed delivery to a new tenant's endpoint on `url`, its endpoint
-    secret sealed under `app`'s SECRET_KEY; returns delivery id, endpoint id, principal."""
-    made = tenants.create_tenant(app, name="Sweeps", credits_cents=100_000)
-    who = keys.authenticate(app, f"Bearer {made.api_key}")
-    endpoint, _ = webhooks.create_endpoint(app, who, {"url": url, "events": ["*"]})
-    created = orders.create_order(app, who, order_body(1))
-    with app.uow() as uow:
-        order = uow.session.get(tables.Order, created.order.id)
-        event_id = events.record(
-            uow.session, order=order, type="order.confirmed", key="t", now=app.clock()
-        )
-        uow.commit()
-    assert event_id is not None
-    assert fanout.fan_out(app, event_id) == 1
-    with app.uow() as uow:
-        delivery_id = uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()
-    return delivery_id, endpoint.id, who
 
 
 def endpoint_row(app: Inkwell, endpoint_id: uuid.UUID) -> tables.WebhookEndpoint:
