@@ -74,10 +74,23 @@ _TAKE_STALLED = (
 )
 #: Recording an attempt: only if no later claim has taken the delivery since ours (an
 #: attempt that outlived its lease must not overwrite the newer one's outcome).
-_RECORD = sa.update(_D).where(
-    _D.c.id == sa.bindparam("did"),
-    _D.c.attempts == sa.bindparam("attempt"),
-    _D.c.status.in_([s.value for s in DELIVERY_OPEN]),
+_RECORD = (
+    sa.update(_D)
+    .where(
+        _D.c.id == sa.bindparam("did"),
+        _D.c.attempts == sa.bindparam("attempt"),
+        _D.c.status.in_([s.value for s in DELIVERY_OPEN]),
+    )
+    .values(
+        status=sa.bindparam("outcome"),
+        next_attempt_at=sa.bindparam("retry_at"),
+        lease_until=None,
+        updated_at=sa.bindparam("now"),
+        last_status_code=sa.bindparam("code"),
+        last_error=sa.bindparam("error"),
+        # Set by a success only; a failure keeps what was there.
+        delivered_at=sa.func.coalesce(sa.bindparam("delivered_at"), _D.c.delivered_at),
+    )
 )
 _ENDPOINT_OK = (
     sa.update(_E)
@@ -181,23 +194,24 @@ def record(app: Context, claim: Attempted, result: AttemptResult, *, ours: bool 
         last_error = attempt["error"]
         if outcome.cut_short:
             last_error = _deactivated_error(outcome.deactivate)
-        values: dict[str, object] = {
-            "status": outcome.status,
-            "next_attempt_at": outcome.retry_at,
-            "lease_until": None,
-            "updated_at": now,
-            "last_status_code": result.status_code,
-            "last_error": last_error,
-        }
-        if outcome.status == DeliveryStatus.SUCCEEDED:
-            values["delivered_at"] = now
+        succeeded = outcome.status == DeliveryStatus.SUCCEEDED
         done = session.execute(
-            _RECORD.values(values), {"did": claim.delivery_id, "attempt": claim.attempt}
+            _RECORD,
+            {
+                "did": claim.delivery_id,
+                "attempt": claim.attempt,
+                "outcome": outcome.status,
+                "retry_at": outcome.retry_at,
+                "now": now,
+                "code": result.status_code,
+                "error": last_error,
+                "delivered_at": now if succeeded else None,
+            },
         )
         if not _changed(done):
             uow.commit()
             return "superseded"
-        if outcome.status == DeliveryStatus.SUCCEEDED:
+        if succeeded:
             session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
         elif outcome.failures is not None:
             session.execute(_SET_FAILURES, {"eid": claim.endpoint_id, "failures": outcome.failures})

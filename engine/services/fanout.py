@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,6 +20,43 @@ from engine.services import outbox
 from engine.services.context import Context
 
 _D = tables.table_of(tables.WebhookDelivery)
+_E = tables.table_of(tables.WebhookEndpoint)
+_EV = tables.table_of(tables.Event)
+
+
+class EventRef(Protocol):
+    """What fanning out reads of an event (an Event, or a row of its columns)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
+    def type(self) -> str: ...
+
+
+class EndpointRef(Protocol):
+    """What fanning out reads of an endpoint (a WebhookEndpoint, or a row of its columns)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def events(self) -> list[str]: ...
+
+
+#: Built once (they run for every event). Taking the event marks it fanned out, under its
+#: row lock: a second fan-out of it waits, then finds it taken and does nothing.
+_TAKE_EVENT = (
+    sa.update(_EV)
+    .where(_EV.c.id == sa.bindparam("evid"), _EV.c.fanned_out_at.is_(None))
+    .values(fanned_out_at=sa.bindparam("now"))
+    .returning(_EV.c.id, _EV.c.tenant_id, _EV.c.mode, _EV.c.type)
+)
+_ACTIVE_ENDPOINTS = sa.select(_E.c.id, _E.c.events).where(
+    _E.c.tenant_id == sa.bindparam("tid"),
+    _E.c.mode == sa.bindparam("mode"),
+    _E.c.is_active.is_(True),
+)
 
 
 def fan_out(app: Context, event_id: uuid.UUID) -> int:
@@ -26,14 +64,11 @@ def fan_out(app: Context, event_id: uuid.UUID) -> int:
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
-        event = session.scalar(sa.select(tables.Event).where(tables.Event.id == event_id))
-        if event is None or event.fanned_out_at is not None:
+        event = session.execute(_TAKE_EVENT, {"evid": event_id, "now": now}).one_or_none()
+        if event is None:  # unknown, or fanned out already
             return 0
-        e = tables.WebhookEndpoint
-        endpoints = session.scalars(
-            sa.select(e).where(
-                e.tenant_id == event.tenant_id, e.mode == event.mode, e.is_active.is_(True)
-            )
+        endpoints = session.execute(
+            _ACTIVE_ENDPOINTS, {"tid": event.tenant_id, "mode": event.mode}
         ).all()
         created = 0
         for endpoint in endpoints:
@@ -51,7 +86,6 @@ def fan_out(app: Context, event_id: uuid.UUID) -> int:
                     now=now,
                 )
                 created += 1
-        event.fanned_out_at = now
         uow.commit()
     return created
 
@@ -91,7 +125,7 @@ def catch_up(
     return created
 
 
-def subscribes(endpoint: tables.WebhookEndpoint, event_type: str) -> bool:
+def subscribes(endpoint: EndpointRef, event_type: str) -> bool:
     """Whether `endpoint` takes events of `event_type` (by name or by `*`)."""
     return event_type in endpoint.events or "*" in endpoint.events
 
@@ -99,8 +133,8 @@ def subscribes(endpoint: tables.WebhookEndpoint, event_type: str) -> bool:
 def insert_delivery(
     session: Session,
     delivery_id: uuid.UUID,
-    event: tables.Event,
-    endpoint: tables.WebhookEndpoint,
+    event: EventRef,
+    endpoint: EndpointRef,
     key: str,
     now: datetime,
     resend_of: uuid.UUID | None = None,

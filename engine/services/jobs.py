@@ -11,6 +11,7 @@ both pass through `redact.operator_text` (no Postgres DETAIL, no `[SQL: …]`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import traceback as tb
@@ -18,12 +19,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from engine.adapters import tables, unit_of_work
+from engine.adapters import sql, tables, unit_of_work
 from engine.domain import queues, reasons, redact
 from engine.services import pipeline
 from engine.services.context import Context
@@ -124,8 +124,11 @@ def run(
         # a stage passed is never without a finished run, however the worker dies after.
         # (A later failure of the same job overwrites it.)
         row = records.row(run_id, outcome="succeeded", finished_at=app.clock())
-        session.execute(_upsert(session.get_bind().dialect.name), [row])
+        session.execute(_upsert(), row)
+        committed.append(row)
 
+    #: Rows the job's own commits wrote (the last is on record once its commit returns).
+    committed: list[dict[str, object]] = []
     try:
         token = unit_of_work.BEFORE_COMMIT.set(on_record)
         try:
@@ -157,7 +160,12 @@ def run(
         if not transient and ctx.order_id is not None and ctx.actor_name in pipeline.ACTOR_STAGE:
             pipeline.fail_order(app, ctx.order_id, reasons.stage_failure(ctx.actor_name))
         raise JobFailed(f"{ctx.actor_name} {ctx.message_id}: {error_text(exc)}") from exc
-    records.record(run_id, outcome="succeeded", finished_at=app.clock())
+    if committed:
+        # Its last commit already wrote the finished run: nothing more to write (the few
+        # microseconds since are not worth a second write per job).
+        records.forget(run_id)
+    else:
+        records.record(run_id, outcome="succeeded", finished_at=app.clock())
     return result
 
 
@@ -201,6 +209,13 @@ class JobLog:
             self._runs.setdefault(run_id, {}).update(values)
             self._dirty.add(run_id)
 
+    def forget(self, run_id: uuid.UUID) -> None:
+        """Drop a run whose finish its own transaction wrote: it needs no write of ours (a
+        start not yet written is never written; the finished row holds it)."""
+        with self._lock:
+            self._runs.pop(run_id, None)
+            self._dirty.discard(run_id)
+
     def row(self, run_id: uuid.UUID, **values: object) -> dict[str, object]:
         """The run's full row with `values` applied (for a write of the caller's own)."""
         with self._lock:
@@ -220,7 +235,7 @@ class JobLog:
             try:
                 with self.app.engine.begin() as conn:
                     _fast(conn)
-                    conn.execute(_upsert(conn.dialect.name), rows)
+                    conn.execute(_upsert(), rows)
             except Exception:
                 with self._lock:
                     self._dirty |= dirty
@@ -248,21 +263,23 @@ class JobLog:
                 log.exception("could not write job records; will try again")
 
 
-def _upsert(dialect: str) -> sa.Insert:
-    from sqlalchemy.dialects import postgresql, sqlite
+#: Columns a job record's upsert replaces (the rest are fixed when the run starts).
+_FINISH = ("outcome", "error", "traceback", "finished_at")
 
+
+@functools.cache
+def _upsert() -> sa.TextClause:
+    """Built once (it runs with every commit of every job); the same text on both
+    dialects. A late batch saying "running" never undoes a finish written with the
+    stage's own commit (run()'s before-commit hook)."""
     table = tables.table_of(tables.JobRun)
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(table)
-    updated = ("outcome", "error", "traceback", "finished_at")
-    upsert: sa.Insert = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={c: getattr(stmt.excluded, c) for c in updated},
-        # A late batch saying "running" never undoes a finish written with the stage's
-        # own commit (run()'s before-commit hook).
-        where=sa.or_(table.c.outcome == "running", stmt.excluded.outcome != "running"),
+    replaced = ", ".join(f"{c} = excluded.{c}" for c in _FINISH)
+    return sql.insert_text(
+        table,
+        ("id", *_COLUMNS),
+        f"ON CONFLICT (id) DO UPDATE SET {replaced} "
+        f"WHERE {table.name}.outcome = 'running' OR excluded.outcome <> 'running'",
     )
-    return upsert
 
 
 def job_log(app: Context) -> JobLog:
