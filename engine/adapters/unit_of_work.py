@@ -44,11 +44,14 @@ class UnitOfWork:
         # expiring them, so what a service returns stays readable after the block.
         self.session.close()
 
-    def commit(self) -> None:
-        """Commit; then, if the transaction wrote outbox rows, run the after-commit hook."""
+    def commit(self, *, midway: bool = False) -> None:
+        """Commit; then, if the transaction wrote outbox rows, run the after-commit hook.
+
+        `midway`: this commit finishes nothing (a claim taken before the work it guards),
+        so the running job's record is not written with it."""
         wrote_outbox = self.session.info.pop("outbox_dirty", False)
         hook = BEFORE_COMMIT.get()
-        if hook is not None:
+        if hook is not None and not midway:
             hook(self.session)
         self.session.commit()
         self._committed = True

@@ -160,7 +160,8 @@ def _claim(app: Context, delivery_id: uuid.UUID) -> _Claim | None:
             return None
         try:
             claim = _prepare(app, uow.session, delivery_id, row, now)
-            uow.commit()
+            # The send and its record are what this job does; its run is written with them.
+            uow.commit(midway=claim is not None)
             return claim
         except Exception as e:
             if jobs.is_transient(e):

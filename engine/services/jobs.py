@@ -1,9 +1,12 @@
 """Every actor run, recorded (failures are listed and replayed by `replay`).
 
-A run's start and finish go to a per-process writer (`JobLog`) that stores them in
-batches every 50 ms, so recording costs a job almost nothing; a run killed mid-way is
-left `running` (unless it died within those 50 ms). Failures are written at once, before
-the order is failed. The writes skip waiting for the disk on Postgres: they are a log.
+A run is written once when it goes well: finished, in the same transaction as its
+stage's last commit (`unit_of_work.BEFORE_COMMIT`). A run that is still going after half
+a second is written as `running` by a per-process writer (`JobLog`, batches every 50 ms),
+so one killed mid-way is left `running` (unless it died within that half second, when
+only its redelivered message tells). A run whose work committed nothing is written
+finished by the same writer. Failures are written at once, before the order is failed.
+The writer's writes skip waiting for the disk on Postgres: they are a log.
 
 A failed run's error and traceback are for operators, but they never hold row values:
 both pass through `redact.operator_text` (no Postgres DETAIL, no `[SQL: …]`).
@@ -18,7 +21,7 @@ import traceback as tb
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -191,9 +194,12 @@ class JobLog:
     upsert; a write that fails puts its rows back for the next flush.
     """
 
-    def __init__(self, app: Context, interval_s: float = 0.05) -> None:
+    def __init__(self, app: Context, interval_s: float = 0.05, start_after_s: float = 0.5) -> None:
         self.app = app
         self.interval_s = interval_s
+        #: A run is written as running only once it has run this long: most finish sooner,
+        #: and their stage's commit writes them once, finished.
+        self.start_after_s = start_after_s
         #: Every run not yet finished-and-written, with all its values.
         self._runs: dict[uuid.UUID, dict[str, object]] = {}
         #: Runs changed since the last write.
@@ -222,10 +228,17 @@ class JobLog:
             run = {**self._runs.get(run_id, {}), **values}
         return {"id": run_id, **{c: run.get(c) for c in _COLUMNS}}
 
-    def flush(self) -> None:
+    def flush(self, *, young_too: bool = True) -> None:
+        """Write every changed run; with `young_too=False`, leave out runs still running
+        that started less than `start_after_s` ago (they stay queued)."""
         with self._flush_lock:
             with self._lock:
                 dirty, self._dirty = self._dirty, set()
+                if not young_too:
+                    cutoff = self.app.clock() - timedelta(seconds=self.start_after_s)
+                    young = {r for r in dirty if _young(self._runs[r], cutoff)}
+                    dirty -= young
+                    self._dirty |= young
                 rows = [
                     {"id": run_id, **{c: self._runs[run_id].get(c) for c in _COLUMNS}}
                     for run_id in dirty
@@ -258,9 +271,14 @@ class JobLog:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.flush()
+                self.flush(young_too=False)
             except Exception:
                 log.exception("could not write job records; will try again")
+
+
+def _young(run: dict[str, object], cutoff: datetime) -> bool:
+    started = run.get("started_at")
+    return run.get("outcome") == "running" and isinstance(started, datetime) and started > cutoff
 
 
 #: Columns a job record's upsert replaces (the rest are fixed when the run starts).

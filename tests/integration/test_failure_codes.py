@@ -9,6 +9,7 @@ parameters and pre-pings its pool.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import httpx
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from engine.adapters import tables
+from engine.adapters import database, tables
 from engine.bootstrap import Inkwell
 from engine.domain import reasons
 from engine.services import delivery, jobs, keys, orders, pipeline
@@ -159,11 +160,12 @@ def test_a_database_error_in_a_job_fails_the_order_with_a_code_and_keeps_rows_ou
         assert "[SQL:" not in text and "UPDATE orders" not in text
 
 
-def test_the_engine_hides_parameters_and_pre_pings_its_pool(inkwell: Inkwell, pg_url: str) -> None:
+def test_the_engine_hides_parameters_and_pings_idle_connections(
+    inkwell: Inkwell, pg_url: str
+) -> None:
     # Given the engine the composition root built
     engine = inkwell.engine
     assert engine.hide_parameters is True
-    assert engine.pool._pre_ping is True
 
     # When a statement carrying a recognisable value fails on a foreign key (whose DETAIL
     # names only the key, so the value could only leak through the parameters)
@@ -194,6 +196,21 @@ def test_the_engine_hides_parameters_and_pre_pings_its_pool(inkwell: Inkwell, pg
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
 
-    # Then the next checkout notices and reconnects instead of failing the transaction
+    # Then, once the pooled connection has been idle a while, the next checkout notices
+    # and reconnects instead of failing the transaction
+    time.sleep(database.PING_AFTER_IDLE_S + 0.2)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
+
+    # And a connection dropped right after it was used fails its next statement once as a
+    # disconnect (a transient error: jobs retry it), and the one after that reconnects
+    with engine.connect() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    with psycopg.connect(pg_url, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(sa.exc.OperationalError) as dropped, engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    assert dropped.value.connection_invalidated
+    assert jobs.is_transient(dropped.value)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
