@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from engine.adapters import tables, transitions
 from engine.bootstrap import Inkwell
 from engine.domain.statuses import CANCELLABLE, OrderStatus
-from engine.services import keys, orders
 from tests import lifecycle
-from tests.conftest import MakeTenant, order_body
+from tests.conftest import MakeTenant
+from tests.factories import create_order
 
 
 def set_status(app: Inkwell, order_id: uuid.UUID, status: OrderStatus) -> None:
@@ -31,8 +31,7 @@ def test_every_move_the_table_lists_is_written_and_no_other(
 ) -> None:
     # Given an order
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
-    order_id = orders.create_order(inkwell, who, order_body(1)).order.id
+    order_id = create_order(inkwell, t)
     moved_pairs = set()
     for source, target in itertools.product(OrderStatus, OrderStatus):
         # When it stands in `source` and the compare-and-set for `target` runs
@@ -58,8 +57,7 @@ def test_a_narrowed_move_leaves_a_row_in_another_allowed_status_alone(
 ) -> None:
     # Given a pending order
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
-    order_id = orders.create_order(inkwell, who, order_body(1)).order.id
+    order_id = create_order(inkwell, t)
 
     def cancel_from(*only_from: OrderStatus) -> bool:
         with inkwell.uow() as uow:
