@@ -3,6 +3,7 @@ a migrated SQLite file per test, our app served over real HTTP, and tenants with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -98,6 +99,25 @@ def inkwell(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
     app.close()
 
 
+MakeInkwell = Callable[..., Inkwell]
+
+
+@pytest.fixture
+def make_inkwell(pg_url: str, tmp_path: Path) -> Iterator[MakeInkwell]:
+    """Build Inkwells on this test's own Postgres database with settings overridden
+    (`make_inkwell(order_cancel_window_s=0)`); each is closed when the test ends."""
+    made: list[Inkwell] = []
+
+    def make(**overrides: object) -> Inkwell:
+        app = bootstrap(make_settings(pg_url, tmp_path, **overrides))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.close()
+
+
 @pytest.fixture(params=["postgres", "sqlite"])
 def any_inkwell(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Inkwell]:
     """The same test on Postgres and on SQLite (the embedded default)."""
@@ -108,7 +128,9 @@ def any_inkwell(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Inkw
     app.close()
 
 
-def _serve(app: Inkwell) -> Iterator[httpx.Client]:
+@contextlib.contextmanager
+def serve(app: Inkwell) -> Iterator[httpx.Client]:
+    """Our app on `app`, served by uvicorn on a loopback port; a client of its partner API."""
     server = ServerThread(create_app(app)).start()
     try:
         with httpx.Client(base_url=server.url + PARTNER, timeout=30) as client:
@@ -120,13 +142,15 @@ def _serve(app: Inkwell) -> Iterator[httpx.Client]:
 @pytest.fixture
 def client(inkwell: Inkwell) -> Iterator[httpx.Client]:
     """An HTTP client for our app served by uvicorn on a loopback port (Postgres)."""
-    yield from _serve(inkwell)
+    with serve(inkwell) as c:
+        yield c
 
 
 @pytest.fixture
 def any_client(any_inkwell: Inkwell) -> Iterator[httpx.Client]:
     """As `client`, once on Postgres and once on SQLite."""
-    yield from _serve(any_inkwell)
+    with serve(any_inkwell) as c:
+        yield c
 
 
 @dataclass(frozen=True)
@@ -143,7 +167,7 @@ class TenantHandle:
 MakeTenant = Callable[..., TenantHandle]
 
 
-def _tenant_factory(app: Inkwell) -> MakeTenant:
+def tenant_factory(app: Inkwell) -> MakeTenant:
     def make(
         credits_cents: int = 100_000,
         mode: Mode = Mode.TEST,
@@ -161,12 +185,12 @@ def _tenant_factory(app: Inkwell) -> MakeTenant:
 @pytest.fixture
 def make_tenant(inkwell: Inkwell) -> MakeTenant:
     """Create tenants (with wallets and a full-scope key) on this test's database."""
-    return _tenant_factory(inkwell)
+    return tenant_factory(inkwell)
 
 
 @pytest.fixture
 def any_make_tenant(any_inkwell: Inkwell) -> MakeTenant:
-    return _tenant_factory(any_inkwell)
+    return tenant_factory(any_inkwell)
 
 
 def recipient(**overrides: object) -> dict[str, object]:

@@ -90,6 +90,10 @@ def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
     assert killed >= min(KILLS, 20)
     with inkwell.uow() as uow:
         s = uow.session
+        # No order failed or was lost: every one accepted is processing (settle_and_check
+        # holds this too; said here so that no change to its defaults can loosen it)
+        by_status = Counter(s.scalars(sa.select(tables.Order.status)).all())
+        assert by_status == {"processing": ORDERS}, by_status
         # Evidence that kills landed inside jobs: runs started and never finished; stage
         # jobs the sweeper had to enqueue again (their message died with a worker); and
         # webhook attempts whose worker died mid-send. (A run killed after its stage

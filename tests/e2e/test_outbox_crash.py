@@ -15,9 +15,10 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import keys, orders, outbox, wallet, webhooks
+from engine.services import orders, outbox, wallet, webhooks
 from tests.conftest import MakeTenant, order_body
 from tests.e2e.harness import ROOT, Deployment, Receiver, wait_until
+from tests.factories import principal
 
 #: Creates an order in a process that dies right after the commit, before any publish.
 CRASH_AFTER_COMMIT = """
@@ -146,7 +147,7 @@ def test_the_same_messages_delivered_twice_move_money_once(
     # job sits in the outbox twice (the same actor and arguments)
     receivers = [Receiver().start(), Receiver().start()]
     t = make_tenant(credits_cents=10_000, cancel_window_s=0)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principal(inkwell, t)
     endpoint_ids = {
         webhooks.create_endpoint(inkwell, who, {"url": r.url, "events": ["order.in_production"]})[
             0

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import delivery, events, fanout, keys, orders, tenants, webhooks
+from engine.services import delivery, fanout, keys, orders, tenants, webhooks
 from tests.conftest import order_body
+from tests.factories import record_event
 
 #: What the receiver does with one connection once it has read the request.
 Behaviour = Callable[[socket.socket], None]
@@ -120,13 +121,7 @@ def new_delivery(app: Inkwell, url: str) -> tuple[uuid.UUID, uuid.UUID, keys.Pri
     who = keys.authenticate(app, f"Bearer {made.api_key}")
     endpoint, _ = webhooks.create_endpoint(app, who, {"url": url, "events": ["*"]})
     created = orders.create_order(app, who, order_body(1))
-    with app.uow() as uow:
-        order = uow.session.get(tables.Order, created.order.id)
-        event_id = events.record(
-            uow.session, order=order, type="order.confirmed", key="t", now=app.clock()
-        )
-        uow.commit()
-    assert event_id is not None
+    event_id = record_event(app, created.order.id, "order.confirmed", key="t")
     assert fanout.fan_out(app, event_id) == 1
     with app.uow() as uow:
         delivery_id = uow.session.scalars(sa.select(tables.WebhookDelivery.id)).one()

@@ -4,7 +4,6 @@ naming the scope), and a key records when it was last used."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,35 +12,10 @@ import pytest
 
 from engine.bootstrap import Inkwell
 from engine.domain.scopes import ALL_SCOPES
-from engine.domain.statuses import Mode
-from engine.services import keys
-from tests.conftest import MakeTenant, TenantHandle, order_body
+from tests.conftest import MakeTenant, order_body
+from tests.factories import extra_key
 
 UNKNOWN_KEY = "ink_test_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
-
-
-def new_key(
-    inkwell: Inkwell,
-    tenant: TenantHandle,
-    *,
-    scopes: list[str] | tuple[str, ...] = ALL_SCOPES,
-    expires_at: datetime | None = None,
-    mode: Mode = Mode.TEST,
-    name: str = "Extra key",
-) -> tuple[uuid.UUID, dict[str, str]]:
-    """A further key for `tenant`, written straight to the database: (id, auth headers)."""
-    with inkwell.uow() as uow:
-        row, raw = keys.insert_key(
-            uow.session,
-            tenant_id=tenant.id,
-            mode=mode,
-            name=name,
-            scopes=list(scopes),
-            expires_at=expires_at,
-            now=inkwell.clock(),
-        )
-        uow.commit()
-    return row.id, {"Authorization": f"Bearer {raw}"}
 
 
 def assert_auth_error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -122,7 +96,7 @@ def test_revoked_key_is_401_revoked_api_key(
 ) -> None:
     # Given a second key that works, then is revoked by the tenant's default key
     t = make_tenant()
-    other_id, other = new_key(inkwell, t)
+    other_id, other = extra_key(inkwell, t.id)
     assert client.get("/balance", headers=other).status_code == 200
     revoked = client.delete(f"/keys/{other_id}", headers=t.headers)
     assert revoked.status_code == 200, revoked.text
@@ -141,8 +115,8 @@ def test_expired_key_is_401_expired_api_key(
     # Given a key that expired a minute ago, and one that expires in an hour
     t = make_tenant()
     now = inkwell.clock()
-    _, expired = new_key(inkwell, t, expires_at=now - timedelta(minutes=1))
-    _, fresh = new_key(inkwell, t, expires_at=now + timedelta(hours=1))
+    _, expired = extra_key(inkwell, t.id, expires_at=now - timedelta(minutes=1))
+    _, fresh = extra_key(inkwell, t.id, expires_at=now + timedelta(hours=1))
 
     # When each is used
     r_expired = client.get("/balance", headers=expired)
@@ -158,9 +132,9 @@ def test_the_five_auth_failures_have_distinct_codes(
 ) -> None:
     # Given one request for each way authentication can fail
     t = make_tenant()
-    revoked_id, revoked = new_key(inkwell, t)
+    revoked_id, revoked = extra_key(inkwell, t.id)
     assert client.delete(f"/keys/{revoked_id}", headers=t.headers).status_code == 200
-    _, expired = new_key(inkwell, t, expires_at=inkwell.clock() - timedelta(seconds=1))
+    _, expired = extra_key(inkwell, t.id, expires_at=inkwell.clock() - timedelta(seconds=1))
     requests: list[dict[str, str]] = [
         {},
         {"Authorization": "Bearer garbage"},
@@ -234,7 +208,7 @@ def test_key_without_the_scope_is_403_forbidden(
     created = client.post("/orders", json=order_body(1), headers=t.headers)
     assert created.status_code == 201, created.text
     order_id = created.json()["order"]["id"]
-    _, lacking = new_key(inkwell, t, scopes=[s for s in ALL_SCOPES if s != scope])
+    _, lacking = extra_key(inkwell, t.id, scopes=[s for s in ALL_SCOPES if s != scope])
     url = path.format(order_id=order_id, key_id=t.key_id)
     payload: dict[str, object] | None = None
     if (method, path) == ("POST", "/orders"):
@@ -265,8 +239,8 @@ def test_key_with_the_scope_passes_the_scope_check(
 ) -> None:
     # Given keys that each carry exactly one scope
     t = make_tenant()
-    _, balance_only = new_key(inkwell, t, scopes=["balance.read"])
-    _, fonts_only = new_key(inkwell, t, scopes=["fonts.read"])
+    _, balance_only = extra_key(inkwell, t.id, scopes=["balance.read"])
+    _, fonts_only = extra_key(inkwell, t.id, scopes=["fonts.read"])
 
     # When each calls its own endpoint and the other's
     own_balance = client.get("/balance", headers=balance_only)
@@ -287,7 +261,7 @@ def test_last_used_at_is_recorded_when_a_key_is_used(
 ) -> None:
     # Given a second key that has never been used
     t = make_tenant()
-    other_id, other = new_key(inkwell, t, scopes=["balance.read"])
+    other_id, other = extra_key(inkwell, t.id, scopes=["balance.read"])
 
     def listed() -> dict[str, Any]:
         found = client.get("/keys", headers=t.headers).json()["keys"]
@@ -311,7 +285,7 @@ def test_failed_auth_does_not_touch_last_used_at(
 ) -> None:
     # Given an expired key that has never been used
     t = make_tenant()
-    other_id, expired = new_key(inkwell, t, expires_at=inkwell.clock() - timedelta(seconds=1))
+    other_id, expired = extra_key(inkwell, t.id, expires_at=inkwell.clock() - timedelta(seconds=1))
 
     # When it is refused
     assert client.get("/balance", headers=expired).status_code == 401

@@ -8,7 +8,6 @@ import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -16,17 +15,10 @@ import sqlalchemy as sa
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.services import wallet
-from tests.conftest import MakeTenant, TenantHandle, order_body
+from tests.conftest import MakeTenant, TenantHandle
+from tests.factories import place_order
 
 ONE_LETTER_CENTS = 298
-
-
-def place_order(client: httpx.Client, t: TenantHandle, n: int = 1) -> dict[str, Any]:
-    r = client.post("/orders", json=order_body(n), headers=t.headers)
-    assert r.status_code == 201, r.text
-    order = dict(r.json()["order"])
-    assert order["status"] == "pending"
-    return order
 
 
 def available(client: httpx.Client, t: TenantHandle) -> int:
@@ -73,7 +65,8 @@ def test_cancel_pending_order_restores_balance(
 ) -> None:
     # Given a tenant with $10.00 and a pending two-letter order holding 2 x $2.98
     t = any_make_tenant(credits_cents=1000)
-    order = place_order(any_client, t, n=2)
+    order = place_order(any_client, t.headers, n=2)
+    assert order["status"] == "pending"
     assert available(any_client, t) == 1000 - 2 * ONE_LETTER_CENTS
 
     # When the partner cancels it
@@ -104,7 +97,8 @@ def test_cancel_twice_refunds_once(
 ) -> None:
     # Given a pending order that has just been cancelled
     t = make_tenant(credits_cents=1000)
-    order = place_order(client, t)
+    order = place_order(client, t.headers)
+    assert order["status"] == "pending"
     first = client.post(f"/orders/{order['id']}/cancel", headers=t.headers)
     assert first.status_code == 200, first.text
 
@@ -124,7 +118,8 @@ def test_ten_concurrent_cancels_refund_once(
 ) -> None:
     # Given a pending order holding $2.98 of a $10.00 wallet
     t = make_tenant(credits_cents=1000)
-    order = place_order(client, t)
+    order = place_order(client, t.headers)
+    assert order["status"] == "pending"
     url = str(client.base_url).rstrip("/") + f"/orders/{order['id']}/cancel"
     start = threading.Barrier(10)
 
@@ -155,7 +150,8 @@ def test_processing_order_is_not_cancellable(
 ) -> None:
     # Given an order the pipeline has moved on to processing (its hold still in place)
     t = make_tenant(credits_cents=1000)
-    order = place_order(client, t)
+    order = place_order(client, t.headers)
+    assert order["status"] == "pending"
     with inkwell.engine.begin() as conn:
         moved = conn.execute(
             sa.update(tables.Order)

@@ -19,6 +19,7 @@ from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.services import wallet
 from tests.conftest import TEST_SECRET_KEY, order_body
+from tests.factories import bearer
 
 INKWELL = Path(sys.executable).with_name("inkwell")
 
@@ -52,10 +53,6 @@ def created_tenant(proc: subprocess.CompletedProcess[str]) -> tuple[uuid.UUID, s
     made = json.loads(last)
     assert set(made) == {"tenant_id", "api_key"}, made
     return uuid.UUID(made["tenant_id"]), made["api_key"]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_db_upgrade_on_a_migrated_database_succeeds(run: Run, inkwell: Inkwell) -> None:

@@ -25,7 +25,7 @@ from engine.services import (
     sweeper,
     webhooks,
 )
-from tests.conftest import make_settings
+from tests.conftest import MakeInkwell, make_settings
 from tests.integration.hostile import RawReceiver, answer, drive, new_delivery, state
 from tests.integration.test_secrets_at_rest import Receiver
 
@@ -45,11 +45,9 @@ def endpoint_row(app: Inkwell, endpoint_id: uuid.UUID) -> tables.WebhookEndpoint
 
 
 @pytest.fixture
-def quick(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
+def quick(make_inkwell: MakeInkwell) -> Inkwell:
     """Three attempts per delivery, retried at once."""
-    app = bootstrap(make_settings(pg_url, tmp_path, webhook_retry_schedule_s=(0, 0)))
-    yield app
-    app.close()
+    return make_inkwell(webhook_retry_schedule_s=(0, 0))
 
 
 # --- exception text stays in the log ------------------------------------------------------

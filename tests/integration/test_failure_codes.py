@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from engine.adapters import database, tables
 from engine.bootstrap import Inkwell
 from engine.domain import reasons
-from engine.services import delivery, jobs, keys, orders, pipeline
+from engine.services import delivery, jobs, orders, pipeline
 from engine.services.pipeline import Outcome
 from tests.conftest import MakeTenant, TenantHandle, order_body, recipient
+from tests.factories import job_context, principal
 
 #: Private things a partner put in an order; none may reach a job record or a partner error.
 BODY = "Dear friend, the vault code is ZEBRA-7731."
@@ -33,7 +34,7 @@ PRIVATE = (BODY, "ZEBRA-7731", FIRST, LAST, STREET, "Xylophone", RETURN_NAME, RE
 
 
 def private_order(app: Inkwell, t: TenantHandle, recipients: int = 1) -> uuid.UUID:
-    who = keys.authenticate(app, f"Bearer {t.key}")
+    who = principal(app, t)
     body = order_body(
         message_body=BODY,
         recipients=[
@@ -64,17 +65,6 @@ def failed_event(app: Inkwell, order_id: uuid.UUID) -> tables.Event:
 def assert_nothing_private(text: str | None) -> None:
     for secret in PRIVATE:
         assert secret not in (text or ""), (secret, text)
-
-
-def context(actor: str, order_id: uuid.UUID) -> jobs.JobContext:
-    return jobs.JobContext(
-        actor_name=actor,
-        queue_name="render" if actor == "render_order" else "pipeline",
-        message_id=f"msg-{uuid.uuid4().hex[:12]}",
-        attempt=1,
-        max_attempts=4,
-        args={"order_id": str(order_id)},
-    )
 
 
 def test_an_address_check_failure_is_coded_in_the_order_and_in_order_failed(
@@ -132,7 +122,7 @@ def test_a_database_error_in_a_job_fails_the_order_with_a_code_and_keeps_rows_ou
             uow.commit()
         return None
 
-    ctx = context("render_order", order_id)
+    ctx = job_context("render_order", order_id)
     with pytest.raises(jobs.JobFailed) as raised:
         jobs.run(inkwell, ctx, work)
 

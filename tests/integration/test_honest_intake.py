@@ -12,43 +12,26 @@ import psycopg
 import pytest
 
 from engine.bootstrap import Inkwell, bootstrap
-from tests.conftest import MakeTenant, _serve, _tenant_factory, make_settings, order_body
+from tests.conftest import MakeInkwell, MakeTenant, make_settings, order_body, serve, tenant_factory
+from tests.factories import intake_counts
 
 
 @pytest.fixture
-def short_app(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
-    app = bootstrap(make_settings(pg_url, tmp_path, intake_deadline_s=1.0))
-    yield app
-    app.close()
+def short_app(make_inkwell: MakeInkwell) -> Inkwell:
+    return make_inkwell(intake_deadline_s=1.0)
 
 
 @pytest.fixture
 def short_client(short_app: Inkwell) -> Iterator[httpx.Client]:
-    yield from _serve(short_app)
-
-
-def _counts(pg_url: str, tenant_id: object) -> tuple[int, int, int]:
-    with psycopg.connect(pg_url) as conn:
-        orders = conn.execute(
-            "SELECT count(*) FROM orders WHERE tenant_id = %s", (tenant_id,)
-        ).fetchone()
-        wallet = conn.execute(
-            "SELECT held_cents FROM wallets WHERE tenant_id = %s AND mode = 'test'",
-            (tenant_id,),
-        ).fetchone()
-        holds = conn.execute(
-            "SELECT count(*) FROM ledger_entries WHERE tenant_id = %s AND kind = 'hold'",
-            (tenant_id,),
-        ).fetchone()
-    assert orders and wallet and holds
-    return orders[0], wallet[0], holds[0]
+    with serve(short_app) as c:
+        yield c
 
 
 def test_a_locked_wallet_answers_busy_and_keeps_nothing(
     short_app: Inkwell, short_client: httpx.Client, pg_url: str
 ) -> None:
     # Given a tenant whose wallet row another transaction holds locked
-    tenant = _tenant_factory(short_app)()
+    tenant = tenant_factory(short_app)()
     blocker = psycopg.connect(pg_url)
     blocker.execute(
         "SELECT id FROM wallets WHERE tenant_id = %s FOR UPDATE", (tenant.id,)
@@ -65,22 +48,22 @@ def test_a_locked_wallet_answers_busy_and_keeps_nothing(
     assert response.headers["Retry-After"].isdigit()
     # ... and nothing of the order exists, now or after the writer could have gone on
     threading.Event().wait(1.5)
-    assert _counts(pg_url, tenant.id) == (0, 0, 0)
+    assert intake_counts(pg_url, tenant.id) == (0, 0, 0)
     # And the same request afterwards is taken
     again = short_client.post("/orders", json=order_body(1), headers=tenant.headers)
     assert again.status_code == 201, again.text
-    assert _counts(pg_url, tenant.id)[0] == 1
+    assert intake_counts(pg_url, tenant.id)[0] == 1
 
 
 def test_racing_deadlines_never_answer_busy_for_a_kept_order(pg_url: str, tmp_path: Path) -> None:
     # Given a deadline so short that many orders race it
     app = bootstrap(make_settings(pg_url, tmp_path, intake_deadline_s=0.05))
     try:
-        make: MakeTenant = _tenant_factory(app)
+        make: MakeTenant = tenant_factory(app)
         tenant = make(credits_cents=10_000_000)
         codes: list[int] = []
         ids: list[str] = []
-        for client in _serve(app):
+        with serve(app) as client:
 
             def place(client: httpx.Client = client) -> None:
                 for _ in range(8):
@@ -100,7 +83,7 @@ def test_racing_deadlines_never_answer_busy_for_a_kept_order(pg_url: str, tmp_pa
                 t.join()
         # Then exactly the 201 answers exist, each with its hold, and no others
         threading.Event().wait(0.5)
-        orders, held, holds = _counts(pg_url, tenant.id)
+        orders, held, holds = intake_counts(pg_url, tenant.id)
         assert len(codes) == 64
         assert orders == len(ids) == codes.count(201)
         assert holds == len(ids)

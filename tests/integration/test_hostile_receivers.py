@@ -12,35 +12,27 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from engine.adapters import tables
-from engine.bootstrap import Inkwell, bootstrap
+from engine.bootstrap import Inkwell
 from engine.domain import send_failures
-from tests.conftest import make_settings
+from tests.conftest import MakeInkwell
 from tests.integration.hostile import RawReceiver, answer, drive, make_delivery, state
 
 ATTEMPTS = 3  # the first one and the schedule's two retries
 
 
 @pytest.fixture
-def app(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
-    inkwell = bootstrap(
-        make_settings(
-            pg_url,
-            tmp_path,
-            webhook_retry_schedule_s=(0, 0),
-            webhook_timeout_s=1.0,
-            # Deactivation has its own test; here each delivery runs its whole schedule.
-            webhook_max_consecutive_failures=100,
-        )
+def app(make_inkwell: MakeInkwell) -> Inkwell:
+    return make_inkwell(
+        webhook_retry_schedule_s=(0, 0),
+        webhook_timeout_s=1.0,
+        # Deactivation has its own test; here each delivery runs its whole schedule.
+        webhook_max_consecutive_failures=100,
     )
-    yield inkwell
-    inkwell.close()
 
 
 def run_to_the_end(app: Inkwell, receiver: RawReceiver) -> list[str]:

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 from engine.bootstrap import Inkwell, bootstrap
-from tests.conftest import _serve, _tenant_factory, make_settings, order_body
+from tests.conftest import make_settings, order_body, serve, tenant_factory
+from tests.factories import intake_counts
 
 
 class CuttingProxy:
@@ -93,18 +93,6 @@ def _through(url: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}"))
 
 
-def _counts(pg_url: str, tenant_id: object) -> tuple[int, int, int]:
-    with psycopg.connect(pg_url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM orders WHERE tenant_id = %(t)s),"
-            " (SELECT held_cents FROM wallets WHERE tenant_id = %(t)s AND mode = 'test'),"
-            " (SELECT count(*) FROM ledger_entries WHERE tenant_id = %(t)s AND kind = 'hold')",
-            {"t": tenant_id},
-        ).fetchone()
-    assert row is not None
-    return row[0], row[1], row[2]
-
-
 @pytest.fixture(params=["before_commit", "commit_lost", "commit_landed"])
 def cut_app(request: pytest.FixtureRequest, pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
     parts = urlsplit(pg_url)
@@ -120,8 +108,8 @@ def test_a_connection_cut_while_writing_an_order_answers_what_really_happened(
     cut_app: Inkwell, pg_url: str
 ) -> None:
     proxy: CuttingProxy = cut_app.proxy  # type: ignore[attr-defined]
-    tenant = _tenant_factory(cut_app)(credits_cents=10_000)
-    for client in _serve(cut_app):
+    tenant = tenant_factory(cut_app)(credits_cents=10_000)
+    with serve(cut_app) as client:
         # Given the connection that writes the next order will be cut (proxy.mode)
         proxy.armed.set()
 
@@ -133,13 +121,13 @@ def test_a_connection_cut_while_writing_an_order_answers_what_really_happened(
         if proxy.mode == "commit_landed":
             assert response.status_code == 201, response.text
             order_id = response.json()["order"]["id"]
-            assert _counts(pg_url, tenant.id)[0::2] == (1, 1)
+            assert intake_counts(pg_url, tenant.id)[0::2] == (1, 1)
             assert client.get(f"/orders/{order_id}", headers=tenant.headers).status_code == 200
         else:
             assert response.status_code == 503, response.text
             assert response.json()["error"] == "service_busy"
             assert response.headers["Retry-After"].isdigit()
-            assert _counts(pg_url, tenant.id) == (0, 0, 0)
+            assert intake_counts(pg_url, tenant.id) == (0, 0, 0)
         # And the next order goes through on a fresh connection
         again = client.post("/orders", json=order_body(1), headers=tenant.headers)
         assert again.status_code == 201, again.text

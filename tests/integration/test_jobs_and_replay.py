@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,16 +18,23 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from engine.adapters import tables
-from engine.bootstrap import Inkwell, bootstrap
+from engine.bootstrap import Inkwell
 from engine.domain import reasons
-from engine.services import jobs, keys, orders, pipeline, replay, sweeper, wallet
+from engine.services import jobs, pipeline, replay, sweeper, wallet
 from engine.services.pipeline import Outcome
 from tests.conftest import (
     TEST_SECRET_KEY,
+    MakeInkwell,
     MakeTenant,
     TenantHandle,
-    make_settings,
-    order_body,
+)
+from tests.factories import (
+    assert_ledger_ok,
+    create_order,
+    events_of_type,
+    job_context,
+    load_order,
+    outbox_rows,
 )
 
 ONE_LETTER_CENTS = 298
@@ -35,35 +42,11 @@ ROOT = Path(__file__).resolve().parents[2]
 INKWELL_CLI = Path(sys.executable).parent / "inkwell"
 
 
-def create(app: Inkwell, t: TenantHandle) -> uuid.UUID:
-    who = keys.authenticate(app, f"Bearer {t.key}")
-    return orders.create_order(app, who, order_body(1)).order.id
-
-
-def context(actor: str, order_id: uuid.UUID, *, attempt: int = 1) -> jobs.JobContext:
-    """What the actor wrapper builds for one delivery of a message."""
-    return jobs.JobContext(
-        actor_name=actor,
-        queue_name="render" if actor == "render_order" else "pipeline",
-        message_id=f"msg-{uuid.uuid4().hex[:12]}",
-        attempt=attempt,
-        max_attempts=4,
-        args={"order_id": str(order_id)},
-    )
-
-
 def raising(exc: Exception) -> Callable[[], object]:
     def work() -> object:
         raise exc
 
     return work
-
-
-def load_order(app: Inkwell, order_id: uuid.UUID) -> tables.Order:
-    with app.uow() as uow:
-        order = uow.session.get(tables.Order, order_id)
-        assert order is not None
-        return order
 
 
 def runs_of(app: Inkwell, message_id: str) -> list[tables.JobRun]:
@@ -96,29 +79,6 @@ def ledger_keys(app: Inkwell, order_id: uuid.UUID) -> dict[str, str]:
     return {key: kind for key, kind in rows}
 
 
-def events_of(app: Inkwell, order_id: uuid.UUID, type_: str) -> list[tables.Event]:
-    with app.uow() as uow:
-        return list(
-            uow.session.scalars(
-                sa.select(tables.Event).where(
-                    tables.Event.order_id == order_id, tables.Event.type == type_
-                )
-            )
-        )
-
-
-def outbox_for(app: Inkwell, order_id: uuid.UUID, actor: str) -> list[tables.OutboxMessage]:
-    o = tables.OutboxMessage
-    with app.uow() as uow:
-        return list(
-            uow.session.scalars(
-                sa.select(o)
-                .where(o.actor_name == actor, o.args["order_id"].as_string() == str(order_id))
-                .order_by(o.created_at)
-            )
-        )
-
-
 def wallet_of(app: Inkwell, t: TenantHandle) -> tuple[int, int]:
     """(balance, held) of the tenant's test wallet."""
     with app.uow() as uow:
@@ -126,17 +86,11 @@ def wallet_of(app: Inkwell, t: TenantHandle) -> tuple[int, int]:
         return w.balance_cents, w.held_cents
 
 
-def assert_ledger_ok(app: Inkwell) -> None:
-    with app.uow() as uow:
-        checks = wallet.check_ledger(uow.session)
-    assert checks and all(c.ok for c in checks), checks
-
-
 def fail_in_render(app: Inkwell, t: TenantHandle) -> tuple[uuid.UUID, jobs.JobContext]:
     """An order whose addresses were checked and whose render job then failed for good."""
-    order_id = create(app, t)
+    order_id = create_order(app, t)
     assert pipeline.check_addresses(app, order_id) is Outcome.DONE
-    ctx = context("render_order", order_id)
+    ctx = job_context("render_order", order_id)
     with pytest.raises(jobs.JobFailed):
         jobs.run(app, ctx, raising(ValueError("font file is corrupt")))
     return order_id, ctx
@@ -145,8 +99,8 @@ def fail_in_render(app: Inkwell, t: TenantHandle) -> tuple[uuid.UUID, jobs.JobCo
 def test_a_successful_run_is_recorded(inkwell: Inkwell, make_tenant: MakeTenant) -> None:
     # Given a pending order
     t = make_tenant(credits_cents=10_000)
-    order_id = create(inkwell, t)
-    ctx = context("check_addresses", order_id)
+    order_id = create_order(inkwell, t)
+    ctx = job_context("check_addresses", order_id)
 
     # When its address check runs as a recorded job
     result = jobs.run(inkwell, ctx, lambda: pipeline.check_addresses(inkwell, order_id))
@@ -172,9 +126,9 @@ def test_a_permanent_error_fails_the_order_and_records_the_run(
 ) -> None:
     # Given an order checked and waiting to be rendered
     t = make_tenant(credits_cents=10_000)
-    order_id = create(inkwell, t)
+    order_id = create_order(inkwell, t)
     assert pipeline.check_addresses(inkwell, order_id) is Outcome.DONE
-    ctx = context("render_order", order_id)
+    ctx = job_context("render_order", order_id)
 
     # When its render job raises a non-transient error
     with pytest.raises(jobs.JobFailed) as raised:
@@ -194,7 +148,7 @@ def test_a_permanent_error_fails_the_order_and_records_the_run(
         f"order:{order_id}:release:failed": "release",
     }
     assert wallet_of(inkwell, t) == (10_000, 0)
-    [failed] = events_of(inkwell, order_id, "order.failed")
+    [failed] = events_of_type(inkwell, order_id, "order.failed")
     # And the partner is told a sentence, never the exception's text (that is for operators)
     assert failed.data["failure_code"] == "render_failed"
     assert failed.data["failure_reason"] == failed.data["reason"]
@@ -216,8 +170,8 @@ def test_a_transient_error_is_retried_while_attempts_remain(
 ) -> None:
     # Given a pending order
     t = make_tenant(credits_cents=10_000)
-    order_id = create(inkwell, t)
-    ctx = context("check_addresses", order_id, attempt=1)
+    order_id = create_order(inkwell, t)
+    ctx = job_context("check_addresses", order_id, attempt=1)
     lost = OperationalError("stmt", {}, Exception("x"))
 
     # When its first attempt meets a database outage
@@ -234,7 +188,7 @@ def test_a_transient_error_is_retried_while_attempts_remain(
     order = load_order(inkwell, order_id)
     assert (order.status, order.stage, order.failure_reason) == ("pending", "received", None)
     assert wallet_of(inkwell, t) == (10_000, ONE_LETTER_CENTS)
-    assert events_of(inkwell, order_id, "order.failed") == []
+    assert events_of_type(inkwell, order_id, "order.failed") == []
     assert replay.failed_runs(inkwell) == []
 
 
@@ -243,8 +197,8 @@ def test_a_transient_error_on_the_last_attempt_leaves_the_order_for_replay(
 ) -> None:
     # Given a pending order whose check has used every attempt but the last
     t = make_tenant(credits_cents=10_000)
-    order_id = create(inkwell, t)
-    ctx = context("check_addresses", order_id, attempt=4)
+    order_id = create_order(inkwell, t)
+    ctx = job_context("check_addresses", order_id, attempt=4)
 
     # When the last attempt meets the database outage too
     with pytest.raises(jobs.JobFailed):
@@ -259,7 +213,7 @@ def test_a_transient_error_on_the_last_attempt_leaves_the_order_for_replay(
     order = load_order(inkwell, order_id)
     assert (order.status, order.stage, order.failure_reason) == ("pending", "received", None)
     assert wallet_of(inkwell, t) == (10_000, ONE_LETTER_CENTS)
-    assert events_of(inkwell, order_id, "order.failed") == []
+    assert events_of_type(inkwell, order_id, "order.failed") == []
     # And once the database is back, the same stage goes on
     assert pipeline.check_addresses(inkwell, order_id) is Outcome.DONE
     assert load_order(inkwell, order_id).stage == "addresses_checked"
@@ -273,7 +227,7 @@ def test_replay_reopens_the_order_and_resumes_the_failed_stage(
     t = make_tenant(credits_cents=10_000, cancel_window_s=0)
     order_id, ctx = fail_in_render(inkwell, t)
     [run] = runs_of(inkwell, ctx.message_id)
-    render_rows_before = len(outbox_for(inkwell, order_id, "render_order"))
+    render_rows_before = len(outbox_rows(inkwell, "render_order", order_id=order_id))
 
     # When an admin replays the failed run
     [replayed] = replay.replay(inkwell, [run.id])
@@ -293,7 +247,7 @@ def test_replay_reopens_the_order_and_resumes_the_failed_stage(
     }
     assert wallet_of(inkwell, t) == (10_000, ONE_LETTER_CENTS)
     # And the failed stage is waiting in the outbox, the run marked replayed
-    rows = outbox_for(inkwell, order_id, "render_order")
+    rows = outbox_rows(inkwell, "render_order", order_id=order_id)
     assert len(rows) == render_rows_before + 1
     assert rows[-1].published_at is None and rows[-1].queue_name == "render"
     [run] = runs_of(inkwell, ctx.message_id)
@@ -309,7 +263,7 @@ def test_replay_reopens_the_order_and_resumes_the_failed_stage(
     assert load_order(inkwell, order_id).status == "processing"
     assert ledger_keys(inkwell, order_id)[f"order:{order_id}:capture"] == "capture"
     assert wallet_of(inkwell, t) == (10_000 - ONE_LETTER_CENTS, 0)
-    assert len(events_of(inkwell, order_id, "order.in_production")) == 1
+    assert len(events_of_type(inkwell, order_id, "order.in_production")) == 1
     assert_ledger_ok(inkwell)
 
 
@@ -320,10 +274,10 @@ def test_replay_is_refused_with_the_shortfall_when_the_wallet_cannot_cover_it(
     # released) and whose second order then took the money back
     t = make_tenant(credits_cents=ONE_LETTER_CENTS)
     order_id, ctx = fail_in_render(inkwell, t)
-    create(inkwell, t)
+    create_order(inkwell, t)
     assert wallet_of(inkwell, t) == (ONE_LETTER_CENTS, ONE_LETTER_CENTS)
     [run] = runs_of(inkwell, ctx.message_id)
-    rows_before = len(outbox_for(inkwell, order_id, "render_order"))
+    rows_before = len(outbox_rows(inkwell, "render_order", order_id=order_id))
 
     # When an admin replays the failed run
     [replayed] = replay.replay(inkwell, [run.id])
@@ -338,7 +292,7 @@ def test_replay_is_refused_with_the_shortfall_when_the_wallet_cannot_cover_it(
     assert order.failure_reason == reasons.stage_failure("render_order")[1]
     assert f"order:{order_id}:hold:1" not in ledger_keys(inkwell, order_id)
     assert wallet_of(inkwell, t) == (ONE_LETTER_CENTS, ONE_LETTER_CENTS)
-    assert len(outbox_for(inkwell, order_id, "render_order")) == rows_before
+    assert len(outbox_rows(inkwell, "render_order", order_id=order_id)) == rows_before
     [run] = runs_of(inkwell, ctx.message_id)
     assert run.replayed_at is None
     assert [r.id for r in replay.failed_runs(inkwell)] == [run.id]
@@ -397,7 +351,7 @@ def test_cli_lists_failed_jobs_and_replays_them(
         "addresses_checked",
         1,
     )
-    assert outbox_for(inkwell, order_id, "render_order")[-1].published_at is None
+    assert outbox_rows(inkwell, "render_order", order_id=order_id)[-1].published_at is None
     after = _cli(pg_url, "jobs", "failed")
     assert after.returncode == 0 and after.stdout.rstrip().endswith("0 failed job run(s)")
     # And a replay of an unknown run is refused with a non-zero exit
@@ -408,11 +362,9 @@ def test_cli_lists_failed_jobs_and_replays_them(
 
 
 @pytest.fixture
-def impatient(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
+def impatient(make_inkwell: MakeInkwell) -> Inkwell:
     """An Inkwell whose stage deadline is one second."""
-    app = bootstrap(make_settings(pg_url, tmp_path, stage_deadline_s=1))
-    yield app
-    app.close()
+    return make_inkwell(stage_deadline_s=1)
 
 
 def _stall(app: Inkwell, order_id: uuid.UUID) -> None:
@@ -433,15 +385,15 @@ def test_sweeper_reenqueues_a_stalled_stage_then_gives_up(
 ) -> None:
     # Given a pending order whose address check message was lost
     t = make_tenant(credits_cents=10_000)
-    order_id = create(impatient, t)
-    assert len(outbox_for(impatient, order_id, "check_addresses")) == 1
+    order_id = create_order(impatient, t)
+    assert len(outbox_rows(impatient, "check_addresses", order_id=order_id)) == 1
 
     # When the sweeper runs before the stage deadline
     early = sweeper.sweep(impatient)
 
     # Then it leaves the order alone
     assert early.orders_requeued == 0
-    assert len(outbox_for(impatient, order_id, "check_addresses")) == 1
+    assert len(outbox_rows(impatient, "check_addresses", order_id=order_id)) == 1
 
     # When the stage has been stuck past its deadline
     _stall(impatient, order_id)
@@ -449,7 +401,7 @@ def test_sweeper_reenqueues_a_stalled_stage_then_gives_up(
 
     # Then the stage is enqueued again and the attempt counted
     assert (first.orders_requeued, first.orders_failed) == (1, 0)
-    rows = outbox_for(impatient, order_id, "check_addresses")
+    rows = outbox_rows(impatient, "check_addresses", order_id=order_id)
     assert len(rows) == 2 and rows[-1].published_at is None
     order = load_order(impatient, order_id)
     assert (order.status, order.stage, order.stage_attempts) == ("pending", "received", 1)
@@ -471,7 +423,7 @@ def test_sweeper_reenqueues_a_stalled_stage_then_gives_up(
     # (told to the partner as a code and a sentence, not the internal stage name)
     assert (order.failure_code, order.failure_reason) == reasons.stalled("check_addresses")
     assert order.failure_code == "stalled" and "received" not in order.failure_reason
-    [failed_event] = events_of(impatient, order_id, "order.failed")
+    [failed_event] = events_of_type(impatient, order_id, "order.failed")
     assert failed_event.data["failure_code"] == "stalled"
     assert failed_event.data["failure_reason"] == order.failure_reason
     # (while the stage and the attempts are on the failed run, for operators)
@@ -482,8 +434,8 @@ def test_sweeper_reenqueues_a_stalled_stage_then_gives_up(
     )
     assert order.failed_stage == "received"
     assert wallet_of(impatient, t) == (10_000, 0)
-    assert len(events_of(impatient, order_id, "order.failed")) == 1
-    assert len(outbox_for(impatient, order_id, "check_addresses")) == (
+    assert len(events_of_type(impatient, order_id, "order.failed")) == 1
+    assert len(outbox_rows(impatient, "check_addresses", order_id=order_id)) == (
         1 + sweeper.MAX_STAGE_ATTEMPTS
     )
     # And later sweeps leave the failed order alone
@@ -499,7 +451,7 @@ def test_sweeper_leaves_capture_waiting_for_the_cancel_window(
 ) -> None:
     # Given an order rendered long ago but still inside its 5-minute cancel window
     t = make_tenant(credits_cents=10_000)
-    order_id = create(impatient, t)
+    order_id = create_order(impatient, t)
     assert pipeline.check_addresses(impatient, order_id) is Outcome.DONE
     assert pipeline.render_order(impatient, order_id) is Outcome.DONE
     _stall(impatient, order_id)
@@ -509,7 +461,7 @@ def test_sweeper_leaves_capture_waiting_for_the_cancel_window(
 
     # Then capture is not re-enqueued early: it is waiting, not stalled
     assert report.orders_requeued == 0
-    assert len(outbox_for(impatient, order_id, "capture_order")) == 1
+    assert len(outbox_rows(impatient, "capture_order", order_id=order_id)) == 1
     assert load_order(impatient, order_id).stage_attempts == 0
 
 
@@ -519,7 +471,7 @@ def test_sweeper_leaves_an_order_whose_job_still_waits_in_the_outbox(
     # Given an order past its stage deadline whose job the relay still holds back (its
     # queue full, tenants served in turn): the row is unpublished
     t = make_tenant(credits_cents=10_000)
-    order_id = create(impatient, t)
+    order_id = create_order(impatient, t)
     with impatient.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE orders SET stage_changed_at = now() - interval '1 hour'"),
@@ -530,7 +482,7 @@ def test_sweeper_leaves_an_order_whose_job_still_waits_in_the_outbox(
 
     # Then the order is queued, not stalled: no second job, no attempt counted
     assert report.orders_requeued == 0
-    assert len(outbox_for(impatient, order_id, "check_addresses")) == 1
+    assert len(outbox_rows(impatient, "check_addresses", order_id=order_id)) == 1
     assert load_order(impatient, order_id).stage_attempts == 0
 
 
@@ -540,7 +492,7 @@ def test_a_late_running_record_never_undoes_a_finished_run(
     # Given a job that committed its stage (its run on record as succeeded with it), while
     # the process's batch writer still holds the run's earlier "running" row
     t = make_tenant(credits_cents=10_000)
-    order_id = create(inkwell, t)
+    order_id = create_order(inkwell, t)
     records = jobs.job_log(inkwell)
     ctx = jobs.JobContext(
         actor_name="check_addresses",

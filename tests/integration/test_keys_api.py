@@ -15,37 +15,8 @@ import sqlalchemy as sa
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.domain.scopes import ALL_SCOPES
-from engine.domain.statuses import Mode
-from engine.services import keys
 from tests.conftest import MakeTenant, TenantHandle, order_body
-
-
-def scoped_key(
-    inkwell: Inkwell, tenant: TenantHandle, scopes: list[str]
-) -> tuple[uuid.UUID, dict[str, str]]:
-    """A key for `tenant` with exactly `scopes`, written straight to the database."""
-    with inkwell.uow() as uow:
-        row, raw = keys.insert_key(
-            uow.session,
-            tenant_id=tenant.id,
-            mode=Mode.TEST,
-            name="Scoped key",
-            scopes=scopes,
-            expires_at=None,
-            now=inkwell.clock(),
-        )
-        uow.commit()
-    return row.id, {"Authorization": f"Bearer {raw}"}
-
-
-def bearer(full_key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {full_key}"}
-
-
-def create(client: httpx.Client, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
-    r = client.post("/keys", json=body, headers=headers)
-    assert r.status_code == 201, r.text
-    return dict(r.json()["key"])
+from tests.factories import bearer, extra_key
 
 
 def assert_refused(r: httpx.Response, field: str) -> None:
@@ -54,6 +25,12 @@ def assert_refused(r: httpx.Response, field: str) -> None:
     assert body["error"] == "validation_error", body
     assert body["message"].strip() and body["suggestion"].strip(), body
     assert any(d["field"] == field and d["error"] for d in body["details"]), body
+
+
+def create(client: httpx.Client, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    r = client.post("/keys", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json()["key"])
 
 
 def key_count(client: httpx.Client, t: TenantHandle) -> int:
@@ -134,7 +111,7 @@ def test_default_permissions_are_the_callers_own_not_all(
 ) -> None:
     # Given a key that holds only keys.manage and fonts.read
     t = make_tenant()
-    _, narrow = scoped_key(inkwell, t, ["keys.manage", "fonts.read"])
+    _, narrow = extra_key(inkwell, t.id, scopes=["keys.manage", "fonts.read"])
 
     # When it creates a key without naming permissions
     key = create(client, narrow, {"name": "Child"})
@@ -174,7 +151,7 @@ def test_a_key_cannot_grant_a_scope_it_lacks(
 ) -> None:
     # Given a key that holds only keys.manage
     t = make_tenant()
-    _, manager = scoped_key(inkwell, t, ["keys.manage"])
+    _, manager = extra_key(inkwell, t.id, scopes=["keys.manage"])
 
     # When it asks for a key with orders.create
     r = client.post(
@@ -202,7 +179,7 @@ def test_mixed_request_with_one_scope_too_many_is_refused_whole(
 ) -> None:
     # Given a key with keys.manage and orders.read
     t = make_tenant()
-    _, caller = scoped_key(inkwell, t, ["keys.manage", "orders.read"])
+    _, caller = extra_key(inkwell, t.id, scopes=["keys.manage", "orders.read"])
 
     # When it asks for orders.read plus credits.topup
     r = client.post(
@@ -386,7 +363,7 @@ def test_revoke_needs_keys_manage_and_leaves_the_key_alone(
 ) -> None:
     # Given a key without keys.manage and another key
     t = make_tenant()
-    _, reader = scoped_key(inkwell, t, ["orders.read"])
+    _, reader = extra_key(inkwell, t.id, scopes=["orders.read"])
 
     # When it tries to revoke the tenant's default key
     r = client.delete(f"/keys/{t.key_id}", headers=reader)

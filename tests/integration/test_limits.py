@@ -24,7 +24,15 @@ from engine.bootstrap import Inkwell, bootstrap
 from engine.domain import apikeys, layout
 from engine.domain.statuses import Mode
 from engine.services import fanout, keys, manual_sends, webhooks
-from tests.conftest import PARTNER, MakeTenant, _tenant_factory, make_settings, order_body
+from tests.conftest import (
+    PARTNER,
+    MakeInkwell,
+    MakeTenant,
+    make_settings,
+    order_body,
+    serve,
+    tenant_factory,
+)
 
 HOOK_URL = "https://partner.example.com/hooks/inkwell"
 
@@ -111,23 +119,18 @@ def test_concurrent_creates_at_the_edge_never_pass_the_cap(
 
 
 @pytest.fixture
-def metered(pg_url: str, tmp_path: Path) -> Iterator[tuple[Inkwell, httpx.Client]]:
+def metered(make_inkwell: MakeInkwell) -> Iterator[tuple[Inkwell, httpx.Client]]:
     """Our app served over HTTP with an allowance of 3 manual sends per endpoint per hour."""
-    app = bootstrap(make_settings(pg_url, tmp_path, webhook_manual_sends_per_hour=3))
-    server = ServerThread(create_app(app)).start()
-    try:
-        with httpx.Client(base_url=server.url + PARTNER, timeout=30) as c:
-            yield app, c
-    finally:
-        server.stop()
-        app.close()
+    app = make_inkwell(webhook_manual_sends_per_hour=3)
+    with serve(app) as c:
+        yield app, c
 
 
 def test_manual_resends_are_metered_per_endpoint_with_retry_after(
     metered: tuple[Inkwell, httpx.Client],
 ) -> None:
     app, c = metered
-    a = _tenant_factory(app)()
+    a = tenant_factory(app)()
     first = _create(c, a.headers).json()["webhook"]["id"]
     r = c.post("/orders", json=order_body(1), headers=a.headers)
     assert r.status_code == 201, r.text
@@ -231,7 +234,7 @@ def test_a_key_looked_up_as_unknown_works_at_once_when_created(
     two_processes: tuple[Inkwell, str, Inkwell, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, url, _, _ = two_processes
-    made = _tenant_factory(app)()
+    made = tenant_factory(app)()
     # The next generated key is one we know (and have already tried) in advance.
     raw = apikeys.generate(Mode.TEST)
     monkeypatch.setattr(apikeys, "generate", lambda mode: raw)
@@ -248,7 +251,7 @@ def test_a_revoked_key_stops_working_in_every_process_within_the_cache_period(
     two_processes: tuple[Inkwell, str, Inkwell, str],
 ) -> None:
     app_a, url_a, _, url_b = two_processes
-    made = _tenant_factory(app_a)()
+    made = tenant_factory(app_a)()
     with httpx.Client(base_url=url_a) as a, httpx.Client(base_url=url_b) as b:
         second = a.post("/keys", json={"name": "second"}, headers=made.headers).json()["key"]
         victim = {"Authorization": f"Bearer {second['full_key']}"}

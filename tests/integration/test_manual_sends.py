@@ -8,18 +8,21 @@ import socket
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from api.app import create_app
-from api.serve import ServerThread
 from engine.adapters import tables
-from engine.bootstrap import Inkwell, bootstrap, utcnow
+from engine.bootstrap import Inkwell, utcnow
 from engine.services import fanout
-from tests.conftest import PARTNER, TenantHandle, _tenant_factory, make_settings, order_body
+from tests.conftest import (
+    MakeInkwell,
+    TenantHandle,
+    order_body,
+    serve,
+    tenant_factory,
+)
 from tests.integration.hostile import RawReceiver, answer, drive, state
 
 ALLOWANCE = 3
@@ -35,31 +38,22 @@ def failing() -> RawReceiver:
 
 
 @pytest.fixture
-def served(pg_url: str, tmp_path: Path) -> Iterator[tuple[Inkwell, httpx.Client]]:
+def served(make_inkwell: MakeInkwell) -> Iterator[tuple[Inkwell, httpx.Client]]:
     """Our app over HTTP: 3 manual sends per endpoint per hour, two attempts per delivery,
     and no deactivation within this test's failures."""
-    app = bootstrap(
-        make_settings(
-            pg_url,
-            tmp_path,
-            webhook_manual_sends_per_hour=ALLOWANCE,
-            webhook_retry_schedule_s=(0,),
-            webhook_max_consecutive_failures=50,
-        )
+    app = make_inkwell(
+        webhook_manual_sends_per_hour=ALLOWANCE,
+        webhook_retry_schedule_s=(0,),
+        webhook_max_consecutive_failures=50,
     )
-    server = ServerThread(create_app(app)).start()
-    try:
-        with httpx.Client(base_url=server.url + PARTNER, timeout=30) as c:
-            yield app, c
-    finally:
-        server.stop()
-        app.close()
+    with serve(app) as c:
+        yield app, c
 
 
 def failed_delivery(app: Inkwell, c: httpx.Client, url: str) -> tuple[TenantHandle, uuid.UUID, str]:
     """A tenant whose order.confirmed delivery to `url` has failed after its two attempts;
     returns the tenant, the delivery id and the order id."""
-    tenant = _tenant_factory(app)()
+    tenant = tenant_factory(app)()
     hook = c.post(
         "/webhooks", json={"url": url, "events": ["order.confirmed"]}, headers=tenant.headers
     )

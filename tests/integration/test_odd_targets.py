@@ -5,32 +5,23 @@ no connection made anywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
 from engine.adapters import tables
-from engine.bootstrap import Inkwell, bootstrap
-from tests.conftest import make_settings
+from engine.bootstrap import Inkwell
+from tests.conftest import MakeInkwell
 from tests.integration.hostile import RawReceiver, answer, drive, make_delivery, state
 
 
 @pytest.fixture
-def strict(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
+def strict(make_inkwell: MakeInkwell) -> Inkwell:
     """Private targets refused, as in production; three attempts with no waiting."""
-    inkwell = bootstrap(
-        make_settings(
-            pg_url,
-            tmp_path,
-            webhook_allow_private_targets=False,
-            webhook_retry_schedule_s=(0, 0),
-            webhook_max_consecutive_failures=100,
-        )
+    return make_inkwell(
+        webhook_allow_private_targets=False,
+        webhook_retry_schedule_s=(0, 0),
+        webhook_max_consecutive_failures=100,
     )
-    yield inkwell
-    inkwell.close()
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,35 +20,32 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.adapters import tables
-from engine.bootstrap import Inkwell, bootstrap
-from engine.services import fanout, keys, orders, pipeline, wallet, webhooks
+from engine.bootstrap import Inkwell
+from engine.services import fanout, orders, pipeline, wallet, webhooks
 from engine.services.pipeline import Outcome
-from tests.conftest import MakeTenant, TenantHandle, make_settings, order_body, recipient
+from tests.conftest import (
+    MakeInkwell,
+    MakeTenant,
+    TenantHandle,
+    order_body,
+    recipient,
+)
+from tests.factories import (
+    assert_ledger_ok,
+    create_order,
+    events_of_type,
+    load_order,
+    outbox_rows,
+    principal,
+)
 
 ONE_LETTER_CENTS = 298  # 199 per letter + 99 per standard envelope
 
 
 @pytest.fixture
-def quick(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
+def quick(make_inkwell: MakeInkwell) -> Inkwell:
     """An Inkwell on the test's database whose default cancel window is 0: capture at once."""
-    app = bootstrap(make_settings(pg_url, tmp_path, order_cancel_window_s=0))
-    yield app
-    app.close()
-
-
-def principal(app: Inkwell, t: TenantHandle) -> keys.Principal:
-    return keys.authenticate(app, f"Bearer {t.key}")
-
-
-def create(app: Inkwell, t: TenantHandle, body: dict[str, object] | None = None) -> uuid.UUID:
-    return orders.create_order(app, principal(app, t), body or order_body(1)).order.id
-
-
-def load_order(app: Inkwell, order_id: uuid.UUID) -> tables.Order:
-    with app.uow() as uow:
-        order = uow.session.get(tables.Order, order_id)
-        assert order is not None
-        return order
+    return make_inkwell(order_cancel_window_s=0)
 
 
 def load_recipients(app: Inkwell, order_id: uuid.UUID) -> list[tables.Recipient]:
@@ -72,26 +68,6 @@ def kinds(app: Inkwell, order_id: uuid.UUID) -> list[str]:
     return sorted(e.kind for e in ledger(app, order_id))
 
 
-def order_events(app: Inkwell, order_id: uuid.UUID, type_: str) -> list[tables.Event]:
-    with app.uow() as uow:
-        return list(
-            uow.session.scalars(
-                sa.select(tables.Event).where(
-                    tables.Event.order_id == order_id, tables.Event.type == type_
-                )
-            )
-        )
-
-
-def outbox_rows(app: Inkwell, actor: str, **args: object) -> list[tables.OutboxMessage]:
-    o = tables.OutboxMessage
-    where = [o.actor_name == actor]
-    for name, value in args.items():
-        where.append(o.args[name].as_string() == str(value))
-    with app.uow() as uow:
-        return list(uow.session.scalars(sa.select(o).where(*where).order_by(o.created_at)))
-
-
 def deliveries_of(app: Inkwell, event_id: uuid.UUID) -> list[tables.WebhookDelivery]:
     with app.uow() as uow:
         return list(
@@ -105,12 +81,6 @@ def held_and_balance(app: Inkwell, t: TenantHandle) -> tuple[int, int]:
     with app.uow() as uow:
         w = wallet.get_wallet(uow.session, t.id, "test")
         return w.held_cents, w.balance_cents
-
-
-def assert_ledger_ok(app: Inkwell) -> None:
-    with app.uow() as uow:
-        checks = wallet.check_ledger(uow.session)
-    assert checks and all(c.ok for c in checks), checks
 
 
 def register_endpoint(app: Inkwell, t: TenantHandle, port: int) -> uuid.UUID:
@@ -134,13 +104,13 @@ def test_happy_path_takes_the_order_to_processing_with_one_pdf_per_letter(
             recipient(first_name="Bartholomew", last_name="Inkpot"),
         ],
     )
-    order_id = create(quick, t, body)
+    order_id = create_order(quick, t, body)
 
     # When every stage runs once, in order, and the confirmation is fanned out
     assert pipeline.check_addresses(quick, order_id) is Outcome.DONE
     assert pipeline.render_order(quick, order_id) is Outcome.DONE
     assert pipeline.capture_order(quick, order_id) is Outcome.DONE
-    confirmed = order_events(quick, order_id, "order.in_production")
+    confirmed = events_of_type(quick, order_id, "order.in_production")
     assert len(confirmed) == 1
     assert fanout.fan_out(quick, confirmed[0].id) == 1
 
@@ -193,7 +163,7 @@ def test_every_stage_twice_and_a_full_replay_move_money_once(
     # Given a tenant with two webhook endpoints and a pending one-letter order
     t = make_tenant(credits_cents=10_000)
     endpoints = {register_endpoint(quick, t, 9), register_endpoint(quick, t, 10)}
-    order_id = create(quick, t)
+    order_id = create_order(quick, t)
 
     # When every stage is run twice in a row (a duplicated message) …
     assert pipeline.check_addresses(quick, order_id) is Outcome.DONE
@@ -202,7 +172,7 @@ def test_every_stage_twice_and_a_full_replay_move_money_once(
     assert pipeline.render_order(quick, order_id) is Outcome.SKIPPED
     assert pipeline.capture_order(quick, order_id) is Outcome.DONE
     assert pipeline.capture_order(quick, order_id) is Outcome.SKIPPED
-    [event] = order_events(quick, order_id, "order.in_production")
+    [event] = events_of_type(quick, order_id, "order.in_production")
     assert fanout.fan_out(quick, event.id) == 2
     assert fanout.fan_out(quick, event.id) == 0
     # … and then every stage is replayed again, in order, after the order completed
@@ -218,7 +188,7 @@ def test_every_stage_twice_and_a_full_replay_move_money_once(
     assert fanned_again == 0
     # And there is exactly one capture, one confirmation and one delivery per endpoint
     assert kinds(quick, order_id) == ["capture", "hold"]
-    assert len(order_events(quick, order_id, "order.in_production")) == 1
+    assert len(events_of_type(quick, order_id, "order.in_production")) == 1
     sent = deliveries_of(quick, event.id)
     assert sorted(d.endpoint_id for d in sent) == sorted(endpoints)
     # And no duplicate started a second copy of the next job
@@ -237,7 +207,7 @@ def test_capture_before_cancellable_until_is_deferred_and_keeps_the_hold(
 ) -> None:
     # Given an order inside its 5-minute cancel window, checked and rendered
     t = make_tenant(credits_cents=10_000)
-    order_id = create(inkwell, t)
+    order_id = create_order(inkwell, t)
     assert pipeline.check_addresses(inkwell, order_id) is Outcome.DONE
     assert pipeline.render_order(inkwell, order_id) is Outcome.DONE
     before = load_order(inkwell, order_id)
@@ -252,7 +222,7 @@ def test_capture_before_cancellable_until_is_deferred_and_keeps_the_hold(
     assert (order.status, order.stage, order.confirmed_at) == ("pending", "rendered", None)
     assert kinds(inkwell, order_id) == ["hold"]
     assert held_and_balance(inkwell, t) == (ONE_LETTER_CENTS, 10_000)
-    assert order_events(inkwell, order_id, "order.in_production") == []
+    assert events_of_type(inkwell, order_id, "order.in_production") == []
     # And capture is enqueued again for when the window closes
     later = outbox_rows(inkwell, "capture_order", order_id=order_id)
     assert len(later) == 2
@@ -266,7 +236,7 @@ def test_cancel_racing_capture_either_wins_or_loses_never_both(
     # Given 20 orders, each checked and rendered and due for capture
     t = make_tenant(credits_cents=100_000)
     who = principal(quick, t)
-    order_ids = [create(quick, t) for _ in range(20)]
+    order_ids = [create_order(quick, t) for _ in range(20)]
     for order_id in order_ids:
         assert pipeline.check_addresses(quick, order_id) is Outcome.DONE
         assert pipeline.render_order(quick, order_id) is Outcome.DONE
@@ -306,8 +276,8 @@ def test_cancel_racing_capture_either_wins_or_loses_never_both(
     for order_id, (cancel_result, capture_result) in results.items():
         order = load_order(quick, order_id)
         entries = kinds(quick, order_id)
-        confirmed = order_events(quick, order_id, "order.in_production")
-        cancelled_events = order_events(quick, order_id, "order.cancelled")
+        confirmed = events_of_type(quick, order_id, "order.in_production")
+        cancelled_events = events_of_type(quick, order_id, "order.cancelled")
         if cancel_result == "cancelled":
             # the cancel won: hold released, nothing captured, nothing confirmed
             assert capture_result is Outcome.SKIPPED, (order_id, capture_result)
@@ -334,7 +304,7 @@ def test_recipient_made_invalid_behind_the_api_fails_the_order(
 ) -> None:
     # Given a pending one-letter order whose ZIP was broken by a raw UPDATE after acceptance
     t = make_tenant(credits_cents=10_000)
-    order_id = create(quick, t)
+    order_id = create_order(quick, t)
     with quick.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE recipients SET zip = 'ABC' WHERE order_id = :oid"), {"oid": order_id}
@@ -359,7 +329,7 @@ def test_recipient_made_invalid_behind_the_api_fails_the_order(
     release = next(e for e in entries if e.kind == "release")
     assert release.amount_cents == ONE_LETTER_CENTS
     assert held_and_balance(quick, t) == (0, 10_000)
-    [failed] = order_events(quick, order_id, "order.failed")
+    [failed] = events_of_type(quick, order_id, "order.failed")
     assert failed.data["status"] == "failed"
     assert "ABC" in failed.data["reason"]
     # And nothing goes on to render, and a repeat of the stage changes nothing
@@ -374,7 +344,7 @@ def test_skip_invalid_goes_on_with_the_valid_letters_and_shrinks_the_hold(
 ) -> None:
     # Given a skip_invalid order for two recipients; the second's ZIP broken behind the API
     t = make_tenant(credits_cents=10_000)
-    order_id = create(quick, t, order_body(2, skip_invalid=True))
+    order_id = create_order(quick, t, order_body(2, skip_invalid=True))
     assert held_and_balance(quick, t) == (2 * ONE_LETTER_CENTS, 10_000)
     with quick.engine.begin() as conn:
         conn.execute(
@@ -410,7 +380,7 @@ def test_skip_invalid_goes_on_with_the_valid_letters_and_shrinks_the_hold(
     capture = next(e for e in ledger(quick, order_id) if e.kind == "capture")
     assert capture.amount_cents == ONE_LETTER_CENTS
     assert held_and_balance(quick, t) == (0, 10_000 - ONE_LETTER_CENTS)
-    [confirmed] = order_events(quick, order_id, "order.in_production")
+    [confirmed] = events_of_type(quick, order_id, "order.in_production")
     assert confirmed.data["letter_count"] == 1
     assert_ledger_ok(quick)
 
@@ -423,7 +393,7 @@ def test_send_date_sets_cancellable_until_and_holds_capture_back(
     send_date = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
 
     # When it orders with a send_date two days ahead
-    order_id = create(quick, t, order_body(1, send_date=send_date.isoformat()))
+    order_id = create_order(quick, t, order_body(1, send_date=send_date.isoformat()))
 
     # Then the order can be cancelled until the send_date
     order = load_order(quick, order_id)

@@ -14,18 +14,18 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
-from engine.domain.scopes import Scope
 from engine.domain.statuses import Mode
-from engine.services import events, keys, tenants
+from engine.services import events, tenants
 from tests.conftest import (
     MakeTenant,
     TenantHandle,
-    _serve,
-    _tenant_factory,
     make_settings,
     order_body,
     recipient,
+    serve,
+    tenant_factory,
 )
+from tests.factories import extra_key
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -39,29 +39,20 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Inkwell]:
 
 @pytest.fixture
 def http(app: Inkwell) -> Iterator[httpx.Client]:
-    yield from _serve(app)
+    with serve(app) as c:
+        yield c
 
 
 @pytest.fixture
 def tenant(app: Inkwell) -> MakeTenant:
-    return _tenant_factory(app)
+    return tenant_factory(app)
 
 
 def _live_key(app: Inkwell, tenant_id: uuid.UUID) -> dict[str, str]:
     """A full-scope live key for the same tenant, with credits in its live wallet."""
-    with app.uow() as uow:
-        _, raw = keys.insert_key(
-            uow.session,
-            tenant_id=tenant_id,
-            mode=Mode.LIVE,
-            name="live",
-            scopes=[s.value for s in Scope],
-            expires_at=None,
-            now=app.clock(),
-        )
-        uow.commit()
+    _, headers = extra_key(app, tenant_id, mode=Mode.LIVE, name="live")
     tenants.add_credits(app, tenant_id=tenant_id, mode=Mode.LIVE, amount_cents=100_000)
-    return {"Authorization": f"Bearer {raw}"}
+    return headers
 
 
 META = {"crm_id": "c-42", "campaign": "spring"}

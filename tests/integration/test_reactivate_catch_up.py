@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import events, fanout, keys, orders, webhooks
+from engine.services import fanout, orders, webhooks
 from tests.conftest import MakeTenant, order_body
+from tests.factories import principal, record_event
 
 
 def deliveries_to(app: Inkwell, endpoint_id: uuid.UUID) -> list[tables.WebhookDelivery]:
@@ -25,13 +26,7 @@ def deliveries_to(app: Inkwell, endpoint_id: uuid.UUID) -> list[tables.WebhookDe
 
 
 def record_and_fan_out(app: Inkwell, order_id: uuid.UUID, type_: str) -> uuid.UUID:
-    with app.uow() as uow:
-        order = uow.session.get(tables.Order, order_id)
-        event_id = events.record(
-            uow.session, order=order, type=type_, key=f"{type_}:{order_id}", now=app.clock()
-        )
-        uow.commit()
-    assert event_id is not None
+    event_id = record_event(app, order_id, type_, key=f"{type_}:{order_id}")
     fanout.fan_out(app, event_id)
     return event_id
 
@@ -41,7 +36,7 @@ def test_reactivate_sends_the_events_fanned_out_while_the_endpoint_was_off(
 ) -> None:
     # Given an endpoint subscribed to order.in_production, and one to another tenant's
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principal(inkwell, t)
     endpoint = webhooks.create_endpoint(
         inkwell, who, {"url": "http://127.0.0.1:9/in", "events": ["order.in_production"]}
     )[0]
@@ -78,7 +73,7 @@ def test_reactivate_never_sends_events_from_before_the_endpoint_existed(
 ) -> None:
     # Given an event fanned out before the endpoint was created
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principal(inkwell, t)
     order_id = orders.create_order(inkwell, who, order_body(1)).order.id
     record_and_fan_out(inkwell, order_id, "order.in_production")
     endpoint = webhooks.create_endpoint(

@@ -12,9 +12,10 @@ from engine.adapters import tables, webhook_sender
 from engine.bootstrap import Inkwell
 from engine.domain import pricing
 from engine.domain.statuses import EnvelopeType, PaperType, ProductType
-from engine.services import attempts, delivery, events, fanout, jobs, keys, orders, webhooks
+from engine.services import attempts, delivery, events, fanout, jobs, orders, webhooks
 from engine.services.orders import CreatedOrder
 from tests.conftest import MakeTenant, order_body
+from tests.factories import principal
 
 
 def test_a_batch_keeps_each_orders_optional_fields(
@@ -22,7 +23,7 @@ def test_a_batch_keeps_each_orders_optional_fields(
 ) -> None:
     # Given two orders written in one batch, the first without optional fields
     t = make_tenant()
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principal(inkwell, t)
     plain = orders.prepare_order(inkwell, who, order_body(1))
     send_date = datetime.now(UTC) + timedelta(days=3)
     rich = orders.prepare_order(
@@ -94,7 +95,7 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_newer_one(
 ) -> None:
     # Given a delivery claimed by worker A, whose lease then runs out …
     t = make_tenant()
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principal(inkwell, t)
     webhooks.create_endpoint(inkwell, who, {"url": "http://127.0.0.1:9/hook"})
     created = orders.create_order(inkwell, who, order_body(1))
     now = inkwell.clock()

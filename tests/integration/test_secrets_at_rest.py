@@ -21,6 +21,7 @@ from engine.domain import signing
 from engine.services import delivery, events, fanout, keys, orders, webhooks
 from engine.settings import Settings, get_settings
 from tests.conftest import TEST_SECRET_KEY, MakeTenant, make_settings, order_body
+from tests.factories import principal
 
 
 class Receiver:
@@ -61,7 +62,7 @@ def _endpoint(
 ) -> tuple[uuid.UUID, str, keys.Principal]:
     """An endpoint, its returned secret and the tenant's principal."""
     t = make_tenant()
-    who = keys.authenticate(app, f"Bearer {t.key}")
+    who = principal(app, t)
     endpoint, secret = webhooks.create_endpoint(app, who, {"url": url})
     return endpoint.id, secret, who
 

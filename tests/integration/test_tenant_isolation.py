@@ -5,17 +5,16 @@ up in a listing. Also the seeded font catalogue, shaped as in reference 000."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.domain.scopes import ALL_SCOPES
 from engine.domain.statuses import Mode
-from engine.services import keys, tenants
-from tests.conftest import MakeTenant, TenantHandle, order_body
+from engine.services import tenants
+from tests.conftest import MakeTenant, order_body
+from tests.factories import extra_key, place_order
 
 
 def assert_not_found(r: httpx.Response) -> None:
@@ -23,28 +22,6 @@ def assert_not_found(r: httpx.Response) -> None:
     body = r.json()
     assert body["error"] == "not_found", body
     assert body["message"].strip() and body["suggestion"].strip(), body
-
-
-def place_order(client: httpx.Client, headers: dict[str, str], n: int = 1) -> dict[str, Any]:
-    r = client.post("/orders", json=order_body(n), headers=headers)
-    assert r.status_code == 201, r.text
-    return dict(r.json()["order"])
-
-
-def live_key(inkwell: Inkwell, tenant: TenantHandle) -> tuple[uuid.UUID, dict[str, str]]:
-    """A full-scope live-mode key for the tenant: (key id, auth headers)."""
-    with inkwell.uow() as uow:
-        row, raw = keys.insert_key(
-            uow.session,
-            tenant_id=tenant.id,
-            mode=Mode.LIVE,
-            name="Live key",
-            scopes=list(ALL_SCOPES),
-            expires_at=None,
-            now=inkwell.clock(),
-        )
-        uow.commit()
-    return row.id, {"Authorization": f"Bearer {raw}"}
 
 
 def state_of(client: httpx.Client, headers: dict[str, str], order_id: str) -> tuple[str, int]:
@@ -228,7 +205,7 @@ def test_live_mode_sees_nothing_of_test_mode(
     t = make_tenant(credits_cents=5000, mode=Mode.TEST)
     test_orders = [place_order(client, t.headers) for _ in range(2)]
     test_balance = client.get("/balance", headers=t.headers).json()
-    live_id, live = live_key(inkwell, t)
+    live_id, live = extra_key(inkwell, t.id, mode=Mode.LIVE)
 
     # When the live key lists orders, reads the balance, and uses a test order's id
     listing = client.get("/orders", headers=live)
@@ -267,7 +244,7 @@ def test_test_mode_sees_nothing_of_live_mode(
 ) -> None:
     # Given a tenant with $50.00 in test mode, $20.00 in live mode and one live order
     t = make_tenant(credits_cents=5000, mode=Mode.TEST)
-    live_id, live = live_key(inkwell, t)
+    live_id, live = extra_key(inkwell, t.id, mode=Mode.LIVE)
     tenants.add_credits(inkwell, tenant_id=t.id, mode=Mode.LIVE, amount_cents=2000)
     live_order = place_order(client, live)
     assert live_order["mode"] == "live"
@@ -328,7 +305,7 @@ def test_every_tenant_and_mode_sees_the_same_catalogue(
     # Given two tenants, one also with a live key
     a = make_tenant(name="A")
     b = make_tenant(name="B")
-    _, a_live = live_key(inkwell, a)
+    _, a_live = extra_key(inkwell, a.id, mode=Mode.LIVE)
 
     # When each lists fonts
     seen = [client.get("/fonts", headers=h).json() for h in (a.headers, b.headers, a_live)]

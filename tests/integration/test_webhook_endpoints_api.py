@@ -5,43 +5,23 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from api.app import create_app
-from api.serve import ServerThread
 from engine.adapters import tables
-from engine.bootstrap import Inkwell, bootstrap
+from engine.bootstrap import Inkwell
 from engine.domain.scopes import ALL_SCOPES
-from engine.domain.statuses import Mode
-from engine.services import fanout, keys, tenants
-from tests.conftest import PARTNER, MakeTenant, TenantHandle, make_settings, order_body
+from engine.services import fanout
+from tests.conftest import MakeTenant, TenantHandle, order_body
+from tests.factories import extra_key
 
 HOOK_URL = "https://partner.example.com/hooks/inkwell"
 LIST_FIELDS = {"id", "url", "events", "is_active", "failure_count", "created_at"}
 NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
-
-
-def key_with(inkwell: Inkwell, tenant: TenantHandle, scopes: list[str]) -> dict[str, str]:
-    """Auth headers of a further test-mode key of `tenant` with exactly `scopes`."""
-    with inkwell.uow() as uow:
-        _, raw = keys.insert_key(
-            uow.session,
-            tenant_id=tenant.id,
-            mode=Mode.TEST,
-            name="Narrow key",
-            scopes=scopes,
-            expires_at=None,
-            now=inkwell.clock(),
-        )
-        uow.commit()
-    return {"Authorization": f"Bearer {raw}"}
 
 
 def create_hook(client: httpx.Client, headers: dict[str, str], **body: Any) -> dict[str, Any]:
@@ -293,20 +273,6 @@ def test_put_refuses_bad_bodies_naming_the_field(
 # --- private targets ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def strict(pg_url: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
-    """Our app with WEBHOOK_ALLOW_PRIVATE_TARGETS false, and a tenant's auth headers."""
-    app = bootstrap(make_settings(pg_url, tmp_path, webhook_allow_private_targets=False))
-    server = ServerThread(create_app(app)).start()
-    try:
-        made = tenants.create_tenant(app, name="Strict", credits_cents=10_000)
-        with httpx.Client(base_url=server.url + PARTNER, timeout=30) as c:
-            yield c, {"Authorization": f"Bearer {made.api_key}"}
-    finally:
-        server.stop()
-        app.close()
-
-
 PRIVATE_URLS = [
     "http://127.0.0.1/",
     "http://10.0.0.5/",
@@ -320,9 +286,9 @@ PRIVATE_URLS = [
 
 
 def test_private_targets_are_refused_when_not_allowed(
-    strict: tuple[httpx.Client, dict[str, str]],
+    strict_client: tuple[httpx.Client, dict[str, str]],
 ) -> None:
-    c, headers = strict
+    c, headers = strict_client
     for url in PRIVATE_URLS:
         # Given private targets are not allowed
         # When a tenant registers an endpoint on a private, loopback or metadata address
@@ -445,7 +411,7 @@ def test_a_key_without_webhooks_manage_is_403_on_every_webhook_endpoint(
     hook = create_hook(client, t.headers)
     cancelled_order(client, t.headers)
     log_id = a_delivery(inkwell, t)
-    narrow = key_with(inkwell, t, [s for s in ALL_SCOPES if s != "webhooks.manage"])
+    _, narrow = extra_key(inkwell, t.id, scopes=[s for s in ALL_SCOPES if s != "webhooks.manage"])
 
     for method, path, body in webhook_calls(hook["id"], log_id):
         # When that key calls a webhook endpoint
@@ -469,7 +435,7 @@ def test_events_needs_orders_read(
 ) -> None:
     # Given a key with every scope but orders.read
     t = make_tenant()
-    narrow = key_with(inkwell, t, [s for s in ALL_SCOPES if s != "orders.read"])
+    _, narrow = extra_key(inkwell, t.id, scopes=[s for s in ALL_SCOPES if s != "orders.read"])
 
     # When it reads the events feed
     r = client.get("/events", headers=narrow)

@@ -3,17 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
-from api.app import create_app
-from api.serve import ServerThread
-from engine.bootstrap import bootstrap
-from engine.services import tenants
-from tests.conftest import PARTNER, MakeTenant, make_settings
+from tests.conftest import MakeTenant
 
 
 def assert_url_invalid(r: httpx.Response) -> str:
@@ -46,23 +39,10 @@ def test_a_malformed_url_answers_400_not_500(
     assert_url_invalid(moved)
 
 
-@pytest.fixture
-def strict(pg_url: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
-    app = bootstrap(make_settings(pg_url, tmp_path, webhook_allow_private_targets=False))
-    server = ServerThread(create_app(app)).start()
-    try:
-        made = tenants.create_tenant(app, name="Strict", credits_cents=10_000)
-        with httpx.Client(base_url=server.url + PARTNER, timeout=30) as c:
-            yield c, {"Authorization": f"Bearer {made.api_key}"}
-    finally:
-        server.stop()
-        app.close()
-
-
 def test_a_refused_name_does_not_reveal_what_it_resolved_to(
-    strict: tuple[httpx.Client, dict[str, str]],
+    strict_client: tuple[httpx.Client, dict[str, str]],
 ) -> None:
-    c, headers = strict
+    c, headers = strict_client
     # When a tenant registers a name that resolves to loopback
     r = c.post("/webhooks", json={"url": "http://localhost:8080/in"}, headers=headers)
 

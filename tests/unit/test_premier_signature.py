@@ -90,6 +90,32 @@ def signed(secrets_: list[str], msg_id: str = "delivery-7") -> dict[str, str]:
     )
 
 
+#: X-Premier-Signature of BODY under SECRET, computed outside our code:
+#: `printf %s "$BODY" | openssl dgst -sha256 -hmac "$SECRET"`.
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SIGNATURE = "cc5815bf8b0b37538ef155c6124ea7da6f0d2b40675384b7a872543d7852dccf"
+
+
+def test_x_premier_signature_of_a_fixed_body_is_the_known_value() -> None:
+    # Given a fixed secret and body (with non-ASCII text, signed as UTF-8)
+    # When we sign them for sending at a fixed moment
+    headers = signing.headers(
+        msg_id="delivery-7",
+        timestamp=1775563200,
+        body=BODY,
+        secrets_=[SECRET],
+        event_type="order.confirmed",
+    )
+
+    # Then X-Premier-Signature is the known hex digest, keyed with the whole secret string
+    # (not its decoded bytes), and 000's verifier accepts it
+    assert headers["x-premier-signature"] == SIGNATURE
+    assert verifyWebhookSignature(BODY.decode(), SIGNATURE, SECRET) is True
+    assert headers["x-premier-timestamp"] == "2026-04-07T12:00:00.000Z"
+    assert headers["x-premier-delivery"] == "delivery-7"
+    assert "x-premier-signature-previous" not in headers
+
+
 def test_000s_verifier_accepts_our_headers_and_body() -> None:
     # Given a secret as we hand it to the partner, and a body signed for sending
     secret = signing.new_secret()

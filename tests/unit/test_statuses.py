@@ -1,96 +1,123 @@
-"""The order lifecycle is declared once and is consistent (DESIGN.md section 2)."""
+"""The order lifecycle the engine writes is the one the business states (tests/lifecycle.py):
+each compare-and-set `transitions.move()` builds admits exactly the allowed sources, and
+every concrete flow is allowed or refused as it should be. The same moves are tried
+against a real row in tests/integration/test_transitions.py."""
 
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
-from engine.domain.statuses import (
-    CANCELLABLE,
-    TERMINAL,
-    TRANSITIONS,
-    OrderStatus,
-    sources_of,
-)
+from engine.adapters import transitions
+from engine.domain import statuses
+from engine.domain.statuses import OrderStatus
+from tests import lifecycle
 
 S = OrderStatus
 
 
-def test_cancellable_is_exactly_draft_pending_payment_and_pending() -> None:
-    # Given the lifecycle in DESIGN.md section 2
-    # When we read the cancellable set
-    # Then it holds these three and nothing else
-    assert frozenset({S.DRAFT, S.PENDING_PAYMENT, S.PENDING}) == CANCELLABLE
+def admitted(statement: sa.Update) -> tuple[str, set[str]]:
+    """(the status the statement writes, the statuses its WHERE admits), as compiled for
+    PostgreSQL."""
+    compiled = statement.compile(dialect=postgresql.dialect())
+    sql = str(compiled)
+    assert "orders.id = %(oid)s" in sql, sql
+    assert "orders.status IN (__[POSTCOMPILE_status_1])" in sql, sql
+    return compiled.params["status"], set(compiled.params["status_1"])
 
 
-def test_every_cancellable_status_may_move_to_cancelled() -> None:
-    # Given each cancellable status
-    # When we look up where it may go
-    # Then cancelled is among its moves, and no other status may move to cancelled
-    for status in CANCELLABLE:
-        assert S.CANCELLED in TRANSITIONS[status], status
-    assert sources_of(S.CANCELLED) == CANCELLABLE
+@pytest.mark.parametrize("target", list(OrderStatus), ids=str)
+def test_each_compare_and_set_admits_exactly_the_allowed_sources(target: OrderStatus) -> None:
+    # Given the statuses the business lets an order reach `target` from
+    expected = {s.value for s in lifecycle.sources(target)}
 
+    # When the compare-and-set for `target` is built
+    if not expected:
+        # Then nothing may reach it, so it cannot be built
+        with pytest.raises(transitions.NotInLifecycle):
+            transitions.move(target)
+        return
+    written, where = admitted(transitions.move(target))
 
-def test_terminal_statuses_have_no_way_out() -> None:
-    # Given the statuses declared terminal
-    # When we look up where each may go
-    moves = {status: TRANSITIONS[status] for status in TERMINAL}
-
-    # Then none has anywhere to go, and none of them is cancellable
-    assert {s: m for s, m in moves.items() if m} == {}
-    assert not (TERMINAL & CANCELLABLE)
-
-
-def test_shipped_cancelled_and_expired_are_terminal() -> None:
-    # Given the end states of DESIGN.md section 2
-    # When we read the terminal set
-    # Then each of them is in it
-    assert frozenset({S.SHIPPED, S.CANCELLED, S.EXPIRED}) <= TERMINAL
-
-
-def test_failed_leaves_only_by_admin_replay_to_pending() -> None:
-    # Given a failed order (terminal for the partner)
-    # When an admin replays it
-    # Then pending is its only move
-    assert TRANSITIONS[S.FAILED] == frozenset({S.PENDING})
-
-
-def test_every_status_appears_in_the_table_and_only_statuses_do() -> None:
-    # Given every declared status
-    # When we read the transitions table
-    # Then each status has a row, and every target is a declared status
-    assert set(TRANSITIONS) == set(OrderStatus)
-    for status, targets in TRANSITIONS.items():
-        assert targets <= set(OrderStatus), status
-        assert status not in targets, f"{status} moves to itself"
-
-
-def test_every_status_but_draft_is_reachable() -> None:
-    # Given the table
-    # When we ask where each status can be reached from
-    # Then only draft (where orders start) has no source
-    unreachable = {s for s in OrderStatus if not sources_of(s)}
-    assert unreachable == {S.DRAFT}
+    # Then it writes `target` to a row in exactly those statuses
+    assert written == target.value
+    assert where == expected
 
 
 @pytest.mark.parametrize(
-    ("target", "sources"),
+    ("source", "target", "allowed"),
     [
-        (S.PENDING, {S.DRAFT, S.PENDING_PAYMENT, S.FAILED}),
-        (S.PROCESSING, {S.PENDING}),
-        (S.COMPLETED, {S.PROCESSING}),
-        (S.SHIPPED, {S.COMPLETED}),
-        (S.FAILED, {S.PENDING}),
-        (S.EXPIRED, {S.PENDING_PAYMENT}),
-        (S.PENDING_PAYMENT, {S.DRAFT}),
-        (S.DRAFT, set()),
+        (S.PENDING, S.CANCELLED, True),
+        (S.DRAFT, S.CANCELLED, True),
+        (S.PENDING_PAYMENT, S.CANCELLED, True),
+        (S.PROCESSING, S.CANCELLED, False),
+        (S.COMPLETED, S.CANCELLED, False),
+        (S.SHIPPED, S.CANCELLED, False),
+        (S.FAILED, S.CANCELLED, False),
+        (S.PENDING, S.PROCESSING, True),
+        (S.DRAFT, S.PROCESSING, False),
+        (S.PENDING_PAYMENT, S.PROCESSING, False),
+        (S.PENDING, S.FAILED, True),
+        (S.PROCESSING, S.FAILED, False),
+        (S.FAILED, S.PENDING, True),
+        (S.CANCELLED, S.PENDING, False),
+        (S.PROCESSING, S.COMPLETED, True),
+        (S.PENDING, S.COMPLETED, False),
+        (S.COMPLETED, S.SHIPPED, True),
+        (S.PROCESSING, S.SHIPPED, False),
+        (S.PENDING_PAYMENT, S.EXPIRED, True),
+        (S.PENDING, S.EXPIRED, False),
+        (S.PROCESSING, S.PENDING, False),
     ],
 )
-def test_sources_of(target: OrderStatus, sources: set[OrderStatus]) -> None:
-    # Given a target status
-    # When we ask which statuses may move to it
-    found = sources_of(target)
+def test_business_flows_are_allowed_or_refused(
+    source: OrderStatus, target: OrderStatus, allowed: bool
+) -> None:
+    # Given an order in `source`
+    # When the engine is asked for the move to `target` from there alone
+    if allowed:
+        # Then an allowed move admits that one status and no other
+        assert admitted(transitions.move(target, only_from=[source])) == (
+            target.value,
+            {source.value},
+        )
+    else:
+        # Then a refused one cannot even be built
+        with pytest.raises(transitions.NotInLifecycle):
+            transitions.move(target, only_from=[source])
 
-    # Then the answer matches DESIGN.md section 2 and agrees with the table
-    assert found == frozenset(sources)
-    assert found == frozenset(s for s, dests in TRANSITIONS.items() if target in dests)
+
+@pytest.mark.parametrize("end", sorted(lifecycle.END_STATES), ids=str)
+def test_terminal_statuses_have_no_way_out(end: OrderStatus) -> None:
+    # Given an order in an end state (declared terminal by the engine too)
+    assert end in statuses.TERMINAL
+    # When a move to any status is asked for from there
+    # Then none can be built
+    for target in OrderStatus:
+        with pytest.raises(transitions.NotInLifecycle):
+            transitions.move(target, only_from=[end])
+
+
+def test_the_engines_named_sets_are_the_business_ones() -> None:
+    # Given the sets the services decide with
+    # Then they hold exactly the business's statuses: failed is not terminal (an admin
+    # replay re-opens it) and nothing terminal is cancellable
+    assert statuses.TERMINAL == lifecycle.END_STATES
+    assert statuses.CANCELLABLE == lifecycle.CANCELLABLE
+    assert S.FAILED not in statuses.TERMINAL
+    # And cancelling is possible from exactly the cancellable statuses
+    _, where = admitted(transitions.move(S.CANCELLED))
+    assert where == {s.value for s in lifecycle.CANCELLABLE}
+
+
+def test_narrowing_is_allowed_and_widening_is_not() -> None:
+    # Given the move to cancelled (allowed from draft, pending_payment and pending)
+    # When it is narrowed to pending
+    # Then only pending is admitted
+    assert admitted(transitions.move(S.CANCELLED, only_from=[S.PENDING]))[1] == {"pending"}
+    # When it names a status outside the allowed ones, or none at all, it is refused
+    with pytest.raises(transitions.NotInLifecycle):
+        transitions.move(S.CANCELLED, only_from=[S.PENDING, S.PROCESSING])
+    with pytest.raises(transitions.NotInLifecycle):
+        transitions.move(S.CANCELLED, only_from=[])
