@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain import event_types
 from engine.domain.statuses import DeliveryStatus
 from engine.services import webhooks
 from engine.services.context import Context
-from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
 DELIVERY_STATUSES = tuple(s.value for s in DeliveryStatus)
@@ -62,9 +62,9 @@ def list_deliveries(
         problems.append(
             errors.FieldProblem("status", f"status must be one of {', '.join(DELIVERY_STATUSES)}")
         )
-    if event is not None and event not in EVENT_TYPES:
+    if event is not None and not event_types.is_event_type(event):
         problems.append(
-            errors.FieldProblem("event", f"event must be one of {', '.join(EVENT_TYPES)}")
+            errors.FieldProblem("event", f"event must be one of {event_types.listed()}")
         )
     if not 1 <= limit <= MAX_LOG_LIMIT:
         problems.append(

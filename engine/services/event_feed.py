@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain import event_types
 from engine.services.context import Context
-from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
 
@@ -41,10 +41,8 @@ def list_events(
     problems = []
     if not 1 <= limit <= 500:
         problems.append(errors.FieldProblem("limit", "limit must be between 1 and 500"))
-    if type is not None and type not in EVENT_TYPES:
-        problems.append(
-            errors.FieldProblem("type", f"type must be one of {', '.join(EVENT_TYPES)}")
-        )
+    if type is not None and not event_types.is_event_type(type):
+        problems.append(errors.FieldProblem("type", f"type must be one of {event_types.listed()}"))
     cursor_id: uuid.UUID | None = None
     if after:
         try:

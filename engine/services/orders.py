@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from engine import errors
 from engine.adapters import tables, transitions
 from engine.domain import addresses, orderform, pricing, text
+from engine.domain.event_types import EventType
 from engine.domain.statuses import (
     CANCELLABLE,
     EnvelopeType,
@@ -497,13 +498,13 @@ def cancel_order(app: Context, principal: Principal, order_id: uuid.UUID) -> Can
             .values(status=RecipientStatus.CANCELLED.value, updated_at=now)
         )
         if previous is OrderStatus.PENDING:
-            balance = wallet.release_order(session, order, reason="cancelled", now=now)
+            balance = wallet.release_order(session, order, reason=OrderStatus.CANCELLED, now=now)
         else:
             balance = _balance(session, principal)
         events.record(
             session,
             order=order,
-            type="order.cancelled",
+            type=EventType.ORDER_CANCELLED,
             key=f"order:{order.id}:cancelled",
             now=now,
             extra={"status": OrderStatus.CANCELLED.value, "cancelled_at": now},
