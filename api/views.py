@@ -150,12 +150,7 @@ def delivery(d: tables.WebhookDelivery, attempts: list[tables.WebhookAttempt]) -
 def delivery_page(found: delivery_logs.DeliveryPage) -> dict[str, Any]:
     return {
         "deliveries": [delivery(d, found.attempts.get(d.id, [])) for d in found.deliveries],
-        "pagination": {
-            "total": found.total,
-            "limit": found.limit,
-            "offset": found.offset,
-            "has_more": found.has_more,
-        },
+        "pagination": found.pagination,
     }
 
 
