@@ -75,7 +75,7 @@ def resolve(session: Session, tenant: tables.Tenant, style: object) -> uuid.UUID
     for font in visible_fonts(session, tenant.id):
         if wanted in (str(font.id), font.slug.lower(), font.name.lower()):
             return font.id
-    return f'Unknown handwriting_style "{style}". List the choices with GET /fonts'
+    return f'Unknown handwriting_style "{style}". Choose a font id or name from the catalogue'
 
 
 def catalogue(app: Context, principal: Principal) -> Catalogue:

@@ -41,14 +41,14 @@ def retry(app: Context, principal: Principal, delivery_id: uuid.UUID) -> tables.
             raise errors.Conflict(
                 f"Webhook log {delivery_id} is {delivery.status}; only failed deliveries "
                 "can be retried.",
-                suggestion="Wait for its scheduled attempts, or use POST /webhooks/resend.",
+                suggestion="Wait for its scheduled attempts, or resend the order's event.",
             )
         endpoint = session.get(tables.WebhookEndpoint, delivery.endpoint_id, with_for_update=True)
         assert endpoint is not None
         if not endpoint.is_active:
             raise errors.Conflict(
                 f"Webhook {endpoint.id} is deactivated ({endpoint.deactivated_reason}).",
-                suggestion=f"Reactivate it with POST /webhooks/{endpoint.id}/reactivate.",
+                suggestion=f"Reactivate webhook {endpoint.id} first.",
             )
         _check_manual_allowance(app, session, endpoint.id, 1, now)
         webhooks.requeue(session, delivery, now)
