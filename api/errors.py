@@ -31,6 +31,22 @@ STATUS: list[tuple[type[errors.InkwellError], int]] = [
 ]
 
 
+#: The route that does what an engine suggestion asks, where one does: the engine says what
+#: to do in its own terms and names no routes; the answer may show where.
+ROUTES: list[tuple[type[errors.InkwellError], str]] = [
+    (errors.EndpointLimitReached, "DELETE /webhooks/{id}"),
+    (errors.MissingScope, "POST /keys"),
+]
+
+
+def suggestion_of(exc: errors.InkwellError) -> str | None:
+    """The engine's suggestion, with the route that carries it out when there is one."""
+    for kind, route in ROUTES:
+        if isinstance(exc, kind) and exc.suggestion:
+            return f"{exc.suggestion.removesuffix('.')} ({route})."
+    return exc.suggestion
+
+
 def status_of(exc: errors.InkwellError) -> int:
     for kind, status in STATUS:
         if isinstance(exc, kind):
@@ -73,7 +89,7 @@ def _inkwell_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, errors.ManualResendsExhausted | errors.ServiceBusy):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(
-        status_of(exc), exc.code, exc.message, exc.suggestion, headers=headers, **extra
+        status_of(exc), exc.code, exc.message, suggestion_of(exc), headers=headers, **extra
     )
 
 

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from engine.domain import event_types
+
 
 class ReturnAddressIn(BaseModel):
     name: str = Field(max_length=100)
@@ -85,10 +87,8 @@ class KeyCreate(BaseModel):
 class WebhookCreate(BaseModel):
     url: str = Field(description="https:// URL on a public host")
     events: list[str] = Field(
-        default=["*"],
-        description="order.created, order.confirmed, order.paid, order.in_production, "
-        "order.completed, letter.mailed, order.shipped, order.delivered, order.cancelled, "
-        "order.failed, or * for all",
+        default=[event_types.WILDCARD],
+        description=f"{event_types.listed()}, or {event_types.WILDCARD} for all",
     )
 
 

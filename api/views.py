@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.adapters import tables
 from engine.domain import addresses
+from engine.domain.statuses import DeliveryStatus
 from engine.domain.timestamps import iso
 from engine.services import delivery_logs
 
@@ -133,7 +134,7 @@ def delivery(d: tables.WebhookDelivery, attempts: list[tables.WebhookAttempt]) -
         "event_id": str(d.event_id),
         "event_type": d.event_type,
         "status": d.status,
-        "success": d.status == "succeeded",
+        "success": d.status == DeliveryStatus.SUCCEEDED,
         "attempts": d.attempts,
         "response_status": d.last_status_code,
         "last_error": d.last_error,
@@ -149,12 +150,7 @@ def delivery(d: tables.WebhookDelivery, attempts: list[tables.WebhookAttempt]) -
 def delivery_page(found: delivery_logs.DeliveryPage) -> dict[str, Any]:
     return {
         "deliveries": [delivery(d, found.attempts.get(d.id, [])) for d in found.deliveries],
-        "pagination": {
-            "total": found.total,
-            "limit": found.limit,
-            "offset": found.offset,
-            "has_more": found.has_more,
-        },
+        "pagination": found.pagination,
     }
 
 

@@ -128,7 +128,7 @@ class EndpointLimitReached(Conflict):
     def __init__(self, limit: int) -> None:
         super().__init__(
             f"You already have {limit} active webhook endpoints, the most allowed.",
-            suggestion="Deactivate an endpoint (DELETE /webhooks/{id}) before adding another.",
+            suggestion="Deactivate an endpoint you no longer use before adding another.",
         )
         self.limit = limit
 
@@ -196,7 +196,7 @@ class OutcomeUnknown(InkwellError):
             f"We could not confirm whether order {order_id} was accepted: our database "
             "failed while saving it.",
             suggestion=(
-                f"Check GET /orders/{order_id} in a minute. To retry safely, send the same "
+                f"Read order {order_id} again in a minute. To retry safely, send the same "
                 "request with the same external_id: if the order was accepted, the answer "
                 "is 409 duplicate_external_id with its id."
             ),
@@ -226,8 +226,9 @@ class MissingScope(AuthError):
     def __init__(self, scope: str) -> None:
         super().__init__(
             "forbidden",
-            f"This API key lacks the '{scope}' permission required by this endpoint.",
-            f"Use a key with the '{scope}' scope, or create one with POST /keys.",
+            f"This API key lacks the '{scope}' permission this request needs.",
+            f"Use a key with the '{scope}' scope, or create one with a key that has the "
+            "keys.manage scope.",
         )
         self.scope = scope
 

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Body, Depends, Query
 from api import schemas, views
 from api.auth import scoped
 from api.deps import inkwell, parse_id
+from api.paging import log_window_query
 from engine.bootstrap import Inkwell
+from engine.domain import paging
 from engine.domain.scopes import Scope
 from engine.services import delivery_logs, event_feed, manual_sends, webhooks
 from engine.services.keys import Principal
@@ -114,8 +116,7 @@ def endpoint_deliveries(
     webhook_id: str,
     status: str | None = Query(None),
     event: str | None = Query(None),
-    limit: int = Query(delivery_logs.DEFAULT_LOG_LIMIT, description="At most 100"),
-    offset: int = Query(0),
+    window: paging.Window = Depends(log_window_query),
     who: Principal = Depends(scoped(MANAGE)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
@@ -125,8 +126,7 @@ def endpoint_deliveries(
         endpoint_id=parse_id(webhook_id, "webhook"),
         status=status,
         event=event,
-        limit=limit,
-        offset=offset,
+        window=window,
     )
     return views.delivery_page(found)
 
@@ -155,8 +155,7 @@ def webhook_logs(
     event: str | None = Query(None),
     webhook_id: str | None = Query(None),
     order_id: str | None = Query(None),
-    limit: int = Query(delivery_logs.DEFAULT_LOG_LIMIT, description="At most 100"),
-    offset: int = Query(0),
+    window: paging.Window = Depends(log_window_query),
     who: Principal = Depends(scoped(MANAGE)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
@@ -167,8 +166,7 @@ def webhook_logs(
         order_id=parse_id(order_id, "order") if order_id else None,
         status=status,
         event=event,
-        limit=limit,
-        offset=offset,
+        window=window,
     )
     return views.delivery_page(found)
 

@@ -14,6 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from engine.domain.money import LedgerKind
+from engine.domain.statuses import DeliveryStatus, RecipientStatus
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -123,7 +126,13 @@ class Wallet(Base):
     )
 
 
-LEDGER_KINDS = ("topup", "hold", "release", "capture", "adjustment")
+LEDGER_KINDS = (
+    LedgerKind.TOPUP,
+    LedgerKind.HOLD,
+    LedgerKind.RELEASE,
+    LedgerKind.CAPTURE,
+    LedgerKind.ADJUSTMENT,
+)
 
 
 class LedgerEntry(Base):
@@ -254,7 +263,7 @@ class Recipient(Base):
     zip: Mapped[str | None] = mapped_column(sa.String(20))
     country: Mapped[str] = mapped_column(sa.String(2), default="US")
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(16), default=RecipientStatus.PENDING)
     invalid_reason: Mapped[str | None] = mapped_column(sa.Text)
     pdf_path: Mapped[str | None] = mapped_column(sa.String(500))
     tracking_number: Mapped[str | None] = mapped_column(sa.String(64))
@@ -390,7 +399,7 @@ class WebhookDelivery(Base):
     event_type: Mapped[str] = mapped_column(sa.String(40))
     #: Unique: `{event_id}:{endpoint_id}` for the fan-out, another key for each manual resend.
     key: Mapped[str] = mapped_column(sa.String(200), unique=True)
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    status: Mapped[str] = mapped_column(sa.String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     #: A worker sending an attempt holds the delivery until then; no one else sends it.

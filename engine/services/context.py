@@ -32,6 +32,8 @@ class Caches:
     keys: dict[str, Any] = field(default_factory=dict)
     #: Tenant id -> (read at, detached row) (engine/services/tenants.py).
     tenants: dict[uuid.UUID, tuple[float, Any]] = field(default_factory=dict)
+    #: (fresh until, monotonic s; the catalogue's default font id) (engine/services/fonts.py).
+    default_font: tuple[float, uuid.UUID | None] | None = None
 
 
 class Context(Protocol):

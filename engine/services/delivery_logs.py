@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain import event_types, paging
 from engine.domain.statuses import DeliveryStatus
 from engine.services import webhooks
 from engine.services.context import Context
-from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
 DELIVERY_STATUSES = tuple(s.value for s in DeliveryStatus)
@@ -32,12 +33,12 @@ class DeliveryPage:
     deliveries: list[tables.WebhookDelivery]
     attempts: dict[uuid.UUID, list[tables.WebhookAttempt]]
     total: int
-    limit: int
-    offset: int
+    window: paging.Window
 
     @property
-    def has_more(self) -> bool:
-        return self.offset + len(self.deliveries) < self.total
+    def pagination(self) -> dict[str, Any]:
+        """`total, limit, offset, has_more`, as 001 gives them."""
+        return self.window.pagination(self.total, len(self.deliveries))
 
 
 def list_deliveries(
@@ -48,8 +49,7 @@ def list_deliveries(
     status: str | None = None,
     event: str | None = None,
     order_id: uuid.UUID | None = None,
-    limit: int = DEFAULT_LOG_LIMIT,
-    offset: int = 0,
+    window: paging.Window = paging.Window(DEFAULT_LOG_LIMIT),
 ) -> DeliveryPage:
     """Delivery logs, newest first, with every attempt; `limit`/`offset` as in 001.
 
@@ -62,18 +62,11 @@ def list_deliveries(
         problems.append(
             errors.FieldProblem("status", f"status must be one of {', '.join(DELIVERY_STATUSES)}")
         )
-    if event is not None and event not in EVENT_TYPES:
+    if event is not None and not event_types.is_event_type(event):
         problems.append(
-            errors.FieldProblem("event", f"event must be one of {', '.join(EVENT_TYPES)}")
+            errors.FieldProblem("event", f"event must be one of {event_types.listed()}")
         )
-    if not 1 <= limit <= MAX_LOG_LIMIT:
-        problems.append(
-            errors.FieldProblem("limit", f"limit must be between 1 and {MAX_LOG_LIMIT}")
-        )
-    if not 0 <= offset <= MAX_LOG_OFFSET:
-        problems.append(
-            errors.FieldProblem("offset", f"offset must be between 0 and {MAX_LOG_OFFSET}")
-        )
+    problems += window.problems(max_limit=MAX_LOG_LIMIT, max_offset=MAX_LOG_OFFSET)
     if problems:
         raise errors.ValidationFailed(problems)
     d = tables.WebhookDelivery
@@ -99,11 +92,13 @@ def list_deliveries(
         total = session.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0
         rows = list(
             session.scalars(
-                base.order_by(d.created_at.desc(), d.id.desc()).limit(limit).offset(offset)
+                base.order_by(d.created_at.desc(), d.id.desc())
+                .limit(window.limit)
+                .offset(window.offset)
             )
         )
         attempts = attempts_of(session, [r.id for r in rows])
-    return DeliveryPage(rows, attempts, total, limit, offset)
+    return DeliveryPage(rows, attempts, total, window)
 
 
 def attempts_of(

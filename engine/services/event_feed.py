@@ -10,9 +10,12 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain import event_types, paging
 from engine.services.context import Context
-from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
+
+#: Events a feed page may hold.
+MAX_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,9 @@ def list_events(
     Raises:
         ValidationFailed: bad limit, type or cursor.
     """
-    problems = []
-    if not 1 <= limit <= 500:
-        problems.append(errors.FieldProblem("limit", "limit must be between 1 and 500"))
-    if type is not None and type not in EVENT_TYPES:
-        problems.append(
-            errors.FieldProblem("type", f"type must be one of {', '.join(EVENT_TYPES)}")
-        )
+    problems = paging.limit_problems(limit, MAX_LIMIT)
+    if type is not None and not event_types.is_event_type(type):
+        problems.append(errors.FieldProblem("type", f"type must be one of {event_types.listed()}"))
     cursor_id: uuid.UUID | None = None
     if after:
         try:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine.adapters import sql, tables
+from engine.domain.event_types import WILDCARD
 from engine.domain.statuses import DeliveryStatus
 from engine.services import outbox
 from engine.services.context import Context
@@ -127,7 +128,7 @@ def catch_up(
 
 def subscribes(endpoint: EndpointRef, event_type: str) -> bool:
     """Whether `endpoint` takes events of `event_type` (by name or by `*`)."""
-    return event_type in endpoint.events or "*" in endpoint.events
+    return event_type in endpoint.events or WILDCARD in endpoint.events
 
 
 def insert_delivery(

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables, transitions
+from engine.domain.event_types import EventType
 from engine.domain.statuses import OrderStatus, RecipientStatus
 from engine.services import events
 from engine.services.context import Context
@@ -76,7 +77,14 @@ def record_printed(
         processing = order.status == OrderStatus.PROCESSING.value
         if processing and not _count(session, order_id, (RecipientStatus.RENDERED,)):
             _move(session, order, OrderStatus.COMPLETED, now)
-            _event(session, order, "order.completed", f"order:{order_id}:completed", now, recorded)
+            _event(
+                session,
+                order,
+                EventType.ORDER_COMPLETED,
+                f"order:{order_id}:completed",
+                now,
+                recorded,
+            )
         uow.commit()
         return Progress(order_id, order.status, len(moved), recorded)
 
@@ -131,7 +139,7 @@ def record_mailed(
             _event(
                 session,
                 order,
-                "letter.mailed",
+                EventType.LETTER_MAILED,
                 f"letter:{r.id}:mailed",
                 now,
                 recorded,
@@ -146,7 +154,9 @@ def record_mailed(
         waiting = (RecipientStatus.RENDERED, RecipientStatus.PRINTED)
         if order.status == OrderStatus.COMPLETED.value and not _count(session, order_id, waiting):
             _move(session, order, OrderStatus.SHIPPED, now)
-            _event(session, order, "order.shipped", f"order:{order_id}:shipped", now, recorded)
+            _event(
+                session, order, EventType.ORDER_SHIPPED, f"order:{order_id}:shipped", now, recorded
+            )
         uow.commit()
         return Progress(order_id, order.status, moved, recorded)
 
@@ -168,7 +178,9 @@ def record_delivered(app: Context, order_id: uuid.UUID) -> Progress:
                 f"Order {order_id} is {order.status}; only a shipped order can be delivered.",
             )
         recorded: list[str] = []
-        _event(session, order, "order.delivered", f"order:{order_id}:delivered", now, recorded)
+        _event(
+            session, order, EventType.ORDER_DELIVERED, f"order:{order_id}:delivered", now, recorded
+        )
         uow.commit()
         return Progress(order_id, order.status, 0, recorded)
 

@@ -77,7 +77,7 @@ def authenticate(app: Context, authorization: str | None) -> Principal:
     if scheme.lower() != "bearer" or apikeys.mode_of(token) is None:
         raise _auth_error(
             "malformed_api_key",
-            "The Authorization header is not 'Bearer' followed by an Context API key.",
+            "The Authorization header is not 'Bearer' followed by an Inkwell API key.",
             "Keys look like ink_test_ or ink_live_ followed by 32 letters and digits.",
         )
     now = app.clock()
@@ -105,7 +105,7 @@ def authenticate(app: Context, authorization: str | None) -> Principal:
             raise _auth_error(
                 "expired_api_key",
                 f"This API key expired at {key.expires_at.isoformat()}.",
-                "Create a new key with POST /api/v1/partner/keys using an active key.",
+                "Create a new key with an active key that has the keys.manage scope.",
             )
         principal = Principal(
             tenant_id=key.tenant_id,

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables
+from engine.domain import event_types
 from engine.domain.statuses import DeliveryStatus
 from engine.services import delivery_logs, fanout, outbox, webhooks
 from engine.services.context import Context
-from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
 
@@ -41,14 +41,14 @@ def retry(app: Context, principal: Principal, delivery_id: uuid.UUID) -> tables.
             raise errors.Conflict(
                 f"Webhook log {delivery_id} is {delivery.status}; only failed deliveries "
                 "can be retried.",
-                suggestion="Wait for its scheduled attempts, or use POST /webhooks/resend.",
+                suggestion="Wait for its scheduled attempts, or resend the order's event.",
             )
         endpoint = session.get(tables.WebhookEndpoint, delivery.endpoint_id, with_for_update=True)
         assert endpoint is not None
         if not endpoint.is_active:
             raise errors.Conflict(
                 f"Webhook {endpoint.id} is deactivated ({endpoint.deactivated_reason}).",
-                suggestion=f"Reactivate it with POST /webhooks/{endpoint.id}/reactivate.",
+                suggestion=f"Reactivate webhook {endpoint.id} first.",
             )
         _check_manual_allowance(app, session, endpoint.id, 1, now)
         webhooks.requeue(session, delivery, now)
@@ -116,9 +116,9 @@ def resend(
         parsed_order = uuid.UUID(str(order_id)) if order_id is not None else None
     if parsed_order is None:
         problems.append(errors.FieldProblem("order_id", "order_id must be an order id"))
-    if event not in EVENT_TYPES:
+    if not event_types.is_event_type(event):
         problems.append(
-            errors.FieldProblem("event", f"event must be one of {', '.join(EVENT_TYPES)}")
+            errors.FieldProblem("event", f"event must be one of {event_types.listed()}")
         )
     if problems:
         raise errors.ValidationFailed(problems)

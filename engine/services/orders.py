@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import tables, transitions
-from engine.domain import addresses, orderform, pricing, text
+from engine.domain import addresses, orderform, paging, pricing, text
+from engine.domain.event_types import EventType
 from engine.domain.statuses import (
     CANCELLABLE,
     EnvelopeType,
@@ -44,7 +45,7 @@ class OrderPage:
 
     @property
     def total_pages(self) -> int:
-        return (self.total + self.limit - 1) // self.limit if self.total else 0
+        return paging.Page(self.page, self.limit).total_pages(self.total)
 
 
 @dataclass(frozen=True)
@@ -394,11 +395,8 @@ def list_orders(
     Raises:
         ValidationFailed: a bad page, limit, status, sort field or direction.
     """
-    problems = []
-    if not 1 <= page <= MAX_PAGE:
-        problems.append(errors.FieldProblem("page", f"page must be between 1 and {MAX_PAGE}"))
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        problems.append(errors.FieldProblem("limit", "limit must be between 1 and 100"))
+    window = paging.Page(page, limit)
+    problems = window.problems(max_page=MAX_PAGE, max_limit=MAX_PAGE_SIZE)
     statuses = [s.strip() for s in status.split(",")] if status else []
     unknown = [s for s in statuses if s not in OrderStatus.__members__.values()]
     if unknown:
@@ -425,8 +423,8 @@ def list_orders(
                 sa.select(tables.Order)
                 .where(*where)
                 .order_by(direction, tiebreak)
-                .limit(limit)
-                .offset((page - 1) * limit)
+                .limit(window.limit)
+                .offset(window.offset)
             )
         )
     return OrderPage(orders=rows, total=total, page=page, limit=limit)
@@ -497,13 +495,13 @@ def cancel_order(app: Context, principal: Principal, order_id: uuid.UUID) -> Can
             .values(status=RecipientStatus.CANCELLED.value, updated_at=now)
         )
         if previous is OrderStatus.PENDING:
-            balance = wallet.release_order(session, order, reason="cancelled", now=now)
+            balance = wallet.release_order(session, order, reason=OrderStatus.CANCELLED, now=now)
         else:
             balance = _balance(session, principal)
         events.record(
             session,
             order=order,
-            type="order.cancelled",
+            type=EventType.ORDER_CANCELLED,
             key=f"order:{order.id}:cancelled",
             now=now,
             extra={"status": OrderStatus.CANCELLED.value, "cancelled_at": now},

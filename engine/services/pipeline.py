@@ -20,6 +20,7 @@ from engine import errors
 from engine.adapters import letter_pdf, tables, transitions
 from engine.adapters.storage import Storage
 from engine.domain import addresses, merge, pricing, reasons
+from engine.domain.event_types import EventType
 from engine.domain.statuses import (
     OrderStatus,
     RecipientStatus,
@@ -280,7 +281,7 @@ def capture_order(app: Context, order_id: uuid.UUID) -> Outcome:
         events.record(
             session,
             order=order,
-            type="order.in_production",
+            type=EventType.ORDER_IN_PRODUCTION,
             key=f"order:{order_id}:in_production",
             now=now,
         )
@@ -328,13 +329,13 @@ def fail(
     if moved is None:
         return False
     generation = order.hold_generation
-    wallet.release_order(session, order, reason="failed", now=now)
+    wallet.release_order(session, order, reason=OrderStatus.FAILED, now=now)
     order.status = OrderStatus.FAILED.value
     order.stage = resume
     events.record(
         session,
         order=order,
-        type="order.failed",
+        type=EventType.ORDER_FAILED,
         key=f"order:{order.id}:failed:{generation}",
         now=now,
         extra={

@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.adapters import secretbox, tables, url_guard
-from engine.domain import signing
+from engine.domain import event_types, signing
 from engine.domain.statuses import DeliveryStatus
 from engine.services import fanout, outbox, webhook_secrets
 from engine.services.context import Context
-from engine.services.events import EVENT_TYPES
 from engine.services.keys import Principal
 
 #: How long a rotated-out secret keeps signing beside the new one.
@@ -30,11 +29,11 @@ MAX_ENDPOINTS = 20
 def _check_events(value: object) -> tuple[list[str] | None, str | None]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         return None, "events must be a non-empty list of event types"
-    unknown = [v for v in value if v not in EVENT_TYPES and v != "*"]
+    unknown = [v for v in value if not event_types.is_event_type(v) and v != event_types.WILDCARD]
     if unknown:
         return None, (
             f"unknown event type(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(EVENT_TYPES)}, or * for all"
+            f"valid: {event_types.listed()}, or {event_types.WILDCARD} for all"
         )
     return sorted(set(value)), None
 
@@ -96,7 +95,7 @@ def create_endpoint(
     ]
     if error := _check_url(app, body.get("url")):
         problems.append(errors.FieldProblem("url", error))
-    events, error = _check_events(body.get("events", ["*"]))
+    events, error = _check_events(body.get("events", [event_types.WILDCARD]))
     if error:
         problems.append(errors.FieldProblem("events", error))
     if problems:

@@ -594,7 +594,7 @@ def test_handwriting_style_unknown_is_refused(
 
     # Then both answer 400 naming handwriting_style, and nothing is created
     assert assert_refused(by_name, "handwriting_style")["details"][0]["error"] == (
-        'Unknown handwriting_style "Wingdings". List the choices with GET /fonts'
+        'Unknown handwriting_style "Wingdings". Choose a font id or name from the catalogue'
     )
     assert_refused(by_id, "handwriting_style")
     assert snapshot(client, t) == (1_000, 0, 0)

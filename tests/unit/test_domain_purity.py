@@ -25,6 +25,8 @@ NAMED = [
     "engine.domain.send_failures",
     "engine.domain.delivery_outcome",
     "engine.domain.redact",
+    "engine.domain.event_types",
+    "engine.domain.paging",
 ]
 FORBIDDEN = ["sqlalchemy", "httpx", "dramatiq", "fastapi", "PIL"]
 ROOT = Path(__file__).resolve().parents[2]
