@@ -82,10 +82,11 @@ def record_accepted(session: Session, orders: Sequence[Any], now: datetime) -> N
     if not rows:
         return
     session.execute(_INSERT_EVENT, rows)
-    for row in rows:
-        outbox.enqueue(
-            session, "fan_out_event", tenant_id=row["tenant_id"], event_id=row["id"], now=now
-        )
+    outbox.enqueue_many(
+        session,
+        [outbox.Job("fan_out_event", row["tenant_id"], {"event_id": row["id"]}) for row in rows],
+        now=now,
+    )
 
 
 _INSERT_EVENT = sa.insert(tables.table_of(tables.Event))

@@ -271,15 +271,14 @@ def _write_orders(
             session.execute(
                 _INSERT_RECIPIENT, _all_values([r for i in accepted for r in batch[i].recipients])
             )
-            for i in accepted:
-                order = batch[i].order
-                outbox.enqueue(
-                    session,
-                    "check_addresses",
-                    tenant_id=order.tenant_id,
-                    order_id=order.id,
-                    now=now,
-                )
+            outbox.enqueue_many(
+                session,
+                [
+                    outbox.Job("check_addresses", o.tenant_id, {"order_id": o.id})
+                    for o in (batch[i].order for i in accepted)
+                ],
+                now=now,
+            )
             events.record_accepted(session, [batch[i].order for i in accepted], now)
             for held in holds:
                 held.record(session)
