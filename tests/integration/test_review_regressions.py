@@ -12,8 +12,19 @@ from engine.adapters import tables, webhook_sender
 from engine.bootstrap import Inkwell
 from engine.domain import pricing
 from engine.domain.statuses import EnvelopeType, PaperType, ProductType
-from engine.services import attempts, delivery, events, fanout, jobs, keys, orders, webhooks
-from engine.services.orders import CreatedOrder
+from engine.services import (
+    attempts,
+    delivery,
+    events,
+    fanout,
+    jobs,
+    keys,
+    order_writer,
+    orders,
+    preparation,
+    webhooks,
+)
+from engine.services.acceptance import CreatedOrder
 from tests.conftest import MakeTenant, order_body
 
 
@@ -23,9 +34,9 @@ def test_a_batch_keeps_each_orders_optional_fields(
     # Given two orders written in one batch, the first without optional fields
     t = make_tenant()
     who = keys.authenticate(inkwell, f"Bearer {t.key}")
-    plain = orders.prepare_order(inkwell, who, order_body(1))
+    plain = preparation.prepare_order(inkwell, who, order_body(1))
     send_date = datetime.now(UTC) + timedelta(days=3)
-    rich = orders.prepare_order(
+    rich = preparation.prepare_order(
         inkwell,
         who,
         order_body(
@@ -44,7 +55,7 @@ def test_a_batch_keeps_each_orders_optional_fields(
     )
 
     # When they are written together
-    results = orders.write_orders(inkwell, [plain, rich])
+    results = order_writer.write_orders(inkwell, [plain, rich])
 
     # Then both are accepted and the second keeps every field it was given
     assert all(isinstance(r, CreatedOrder) for r in results)
