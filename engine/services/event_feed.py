@@ -12,7 +12,7 @@ from engine import errors
 from engine.adapters import tables
 from engine.services.context import Context
 from engine.services.events import EVENT_TYPES
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from engine.services import events, intake, wallet
 # module) and is used here, and by callers as `orders.CreatedOrder`, as before.
 from engine.services.acceptance import CreatedOrder
 from engine.services.context import Context
-from engine.services.keys import Principal
 
 # By name too: `create_order` hands the writer's two to the intake, whose docstrings call
 # them `orders.write_orders` and `orders.written`.
 from engine.services.order_writer import write_orders, written
 from engine.services.preparation import prepare_order
+from engine.services.principals import Principal
 
 SORTABLE = ("created_at", "updated_at", "total_cents", "letter_count", "status")
 MAX_PAGE_SIZE = 100

@@ -23,7 +23,7 @@ from engine.domain.statuses import (
 from engine.services import fonts, tenants
 from engine.services.acceptance import Prepared
 from engine.services.context import Context
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 
 def _validation_error(

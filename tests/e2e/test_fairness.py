@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import keys, orders
+from engine.services import orders, principals
 from tests.conftest import MakeTenant, order_body
 from tests.e2e.harness import Deployment, wait_until
 
@@ -38,8 +38,8 @@ def test_one_order_of_tenant_b_completes_while_tenant_a_burst_is_still_queued(
     # Given tenant A's burst of one-letter orders, accepted and waiting in the outbox …
     a = make_tenant(credits_cents=10_000_000, name="Burst", cancel_window_s=0)
     b = make_tenant(credits_cents=10_000, name="Single", cancel_window_s=0)
-    who_a = keys.authenticate(inkwell, f"Bearer {a.key}")
-    who_b = keys.authenticate(inkwell, f"Bearer {b.key}")
+    who_a = principals.authenticate(inkwell, f"Bearer {a.key}")
+    who_b = principals.authenticate(inkwell, f"Bearer {b.key}")
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: orders.create_order(inkwell, who_a, order_body(1)), range(BURST)))
     # … and then tenant B's single order, the newest of all

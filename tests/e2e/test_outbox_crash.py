@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import keys, orders, outbox, wallet, webhooks
+from engine.services import orders, outbox, principals, wallet, webhooks
 from tests.conftest import MakeTenant, order_body
 from tests.e2e.harness import ROOT, Deployment, Receiver, wait_until
 
@@ -26,7 +26,7 @@ from engine.bootstrap import bootstrap
 from engine.services import keys, orders
 
 app = bootstrap()
-principal = keys.authenticate(app, "Bearer " + sys.argv[1])
+principal = principals.authenticate(app, "Bearer " + sys.argv[1])
 app.after_commit = lambda: os._exit(9)
 orders.create_order(app, principal, json.loads(sys.argv[2]))
 print("still alive after the commit")
@@ -146,7 +146,7 @@ def test_the_same_messages_delivered_twice_move_money_once(
     # job sits in the outbox twice (the same actor and arguments)
     receivers = [Receiver().start(), Receiver().start()]
     t = make_tenant(credits_cents=10_000, cancel_window_s=0)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principals.authenticate(inkwell, f"Bearer {t.key}")
     endpoint_ids = {
         webhooks.create_endpoint(inkwell, who, {"url": r.url, "events": ["order.in_production"]})[
             0

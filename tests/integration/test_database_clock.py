@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from engine.adapters import clock, tables
 from engine.bootstrap import Inkwell
-from engine.services import fanout, keys, orders, sweeper, webhooks
+from engine.services import fanout, orders, principals, sweeper, webhooks
 from tests.conftest import MakeTenant, order_body
 
 
@@ -42,7 +42,7 @@ def test_a_sweeper_on_a_fast_machine_leaves_fresh_deliveries_alone(
 ) -> None:
     # Given a delivery just queued by a worker on a true clock
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principals.authenticate(inkwell, f"Bearer {t.key}")
     webhooks.create_endpoint(inkwell, who, {"url": "http://127.0.0.1:9/in", "events": ["*"]})
     order_id = orders.create_order(inkwell, who, order_body(1)).order.id
     with inkwell.uow() as uow:

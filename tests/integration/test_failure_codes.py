@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.domain import reasons
-from engine.services import delivery, jobs, keys, orders, pipeline
+from engine.services import delivery, jobs, orders, pipeline, principals
 from engine.services.pipeline import Outcome
 from tests.conftest import MakeTenant, TenantHandle, order_body, recipient
 
@@ -32,7 +32,7 @@ PRIVATE = (BODY, "ZEBRA-7731", FIRST, LAST, STREET, "Xylophone", RETURN_NAME, RE
 
 
 def private_order(app: Inkwell, t: TenantHandle, recipients: int = 1) -> uuid.UUID:
-    who = keys.authenticate(app, f"Bearer {t.key}")
+    who = principals.authenticate(app, f"Bearer {t.key}")
     body = order_body(
         message_body=BODY,
         recipients=[

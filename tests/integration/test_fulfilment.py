@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
-from engine.services import fulfilment, keys, orders, pipeline, webhooks
+from engine.services import fulfilment, orders, pipeline, principals, webhooks
 from tests.conftest import TEST_SECRET_KEY, MakeTenant, _tenant_factory, make_settings, order_body
 
 INKWELL = Path(sys.executable).with_name("inkwell")
@@ -33,7 +33,7 @@ def quick(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
 def in_production(app: Inkwell, letters: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """A captured (processing) order of `letters` letters, with a subscribed endpoint."""
     t = _tenant_factory(app)(credits_cents=100_000)
-    who = keys.authenticate(app, f"Bearer {t.key}")
+    who = principals.authenticate(app, f"Bearer {t.key}")
     webhooks.create_endpoint(app, who, {"url": "http://127.0.0.1:9/hook", "events": ["*"]})
     order_id = orders.create_order(app, who, order_body(letters)).order.id
     for stage in (pipeline.check_addresses, pipeline.render_order, pipeline.capture_order):
@@ -119,7 +119,7 @@ def test_reports_out_of_order_are_refused_and_change_nothing(
 ) -> None:
     # Given an order still pending (not captured) and one in production
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(quick, f"Bearer {t.key}")
+    who = principals.authenticate(quick, f"Bearer {t.key}")
     pending = orders.create_order(quick, who, order_body(1)).order.id
     order_id, (letter,) = in_production(quick, 1)
     _, (other_letter,) = in_production(quick, 1)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
 from engine.domain import reasons
-from engine.services import jobs, keys, orders, pipeline, replay, sweeper, wallet
+from engine.services import jobs, orders, pipeline, principals, replay, sweeper, wallet
 from engine.services.pipeline import Outcome
 from tests.conftest import (
     TEST_SECRET_KEY,
@@ -36,7 +36,7 @@ INKWELL_CLI = Path(sys.executable).parent / "inkwell"
 
 
 def create(app: Inkwell, t: TenantHandle) -> uuid.UUID:
-    who = keys.authenticate(app, f"Bearer {t.key}")
+    who = principals.authenticate(app, f"Bearer {t.key}")
     return orders.create_order(app, who, order_body(1)).order.id
 
 

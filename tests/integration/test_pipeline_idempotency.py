@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
-from engine.services import fanout, keys, orders, pipeline, wallet, webhooks
+from engine.services import fanout, orders, pipeline, principals, wallet, webhooks
 from engine.services.pipeline import Outcome
 from tests.conftest import MakeTenant, TenantHandle, make_settings, order_body, recipient
 
@@ -37,8 +37,8 @@ def quick(pg_url: str, tmp_path: Path) -> Iterator[Inkwell]:
     app.close()
 
 
-def principal(app: Inkwell, t: TenantHandle) -> keys.Principal:
-    return keys.authenticate(app, f"Bearer {t.key}")
+def principal(app: Inkwell, t: TenantHandle) -> principals.Principal:
+    return principals.authenticate(app, f"Bearer {t.key}")
 
 
 def create(app: Inkwell, t: TenantHandle, body: dict[str, object] | None = None) -> uuid.UUID:

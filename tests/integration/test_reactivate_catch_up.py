@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import events, fanout, keys, orders, webhooks
+from engine.services import events, fanout, orders, principals, webhooks
 from tests.conftest import MakeTenant, order_body
 
 
@@ -41,7 +41,7 @@ def test_reactivate_sends_the_events_fanned_out_while_the_endpoint_was_off(
 ) -> None:
     # Given an endpoint subscribed to order.in_production, and one to another tenant's
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principals.authenticate(inkwell, f"Bearer {t.key}")
     endpoint = webhooks.create_endpoint(
         inkwell, who, {"url": "http://127.0.0.1:9/in", "events": ["order.in_production"]}
     )[0]
@@ -78,7 +78,7 @@ def test_reactivate_never_sends_events_from_before_the_endpoint_existed(
 ) -> None:
     # Given an event fanned out before the endpoint was created
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principals.authenticate(inkwell, f"Bearer {t.key}")
     order_id = orders.create_order(inkwell, who, order_body(1)).order.id
     record_and_fan_out(inkwell, order_id, "order.in_production")
     endpoint = webhooks.create_endpoint(

@@ -18,10 +18,10 @@ from engine.services import (
     events,
     fanout,
     jobs,
-    keys,
     order_writer,
     orders,
     preparation,
+    principals,
     webhooks,
 )
 from engine.services.acceptance import CreatedOrder
@@ -33,7 +33,7 @@ def test_a_batch_keeps_each_orders_optional_fields(
 ) -> None:
     # Given two orders written in one batch, the first without optional fields
     t = make_tenant()
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principals.authenticate(inkwell, f"Bearer {t.key}")
     plain = preparation.prepare_order(inkwell, who, order_body(1))
     send_date = datetime.now(UTC) + timedelta(days=3)
     rich = preparation.prepare_order(
@@ -105,7 +105,7 @@ def test_an_attempt_that_outlived_its_lease_does_not_overwrite_the_newer_one(
 ) -> None:
     # Given a delivery claimed by worker A, whose lease then runs out …
     t = make_tenant()
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principals.authenticate(inkwell, f"Bearer {t.key}")
     webhooks.create_endpoint(inkwell, who, {"url": "http://127.0.0.1:9/hook"})
     created = orders.create_order(inkwell, who, order_body(1))
     now = inkwell.clock()

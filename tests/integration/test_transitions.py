@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from engine.adapters import tables, transitions
 from engine.bootstrap import Inkwell
 from engine.domain.statuses import CANCELLABLE, TRANSITIONS, OrderStatus
-from engine.services import keys, orders
+from engine.services import orders, principals
 from tests.conftest import MakeTenant, order_body
 
 
@@ -29,7 +29,7 @@ def test_every_move_the_table_lists_is_written_and_no_other(
 ) -> None:
     # Given an order
     t = make_tenant(credits_cents=10_000)
-    who = keys.authenticate(inkwell, f"Bearer {t.key}")
+    who = principals.authenticate(inkwell, f"Bearer {t.key}")
     order_id = orders.create_order(inkwell, who, order_body(1)).order.id
     moved_pairs = set()
     for source, target in itertools.product(OrderStatus, OrderStatus):
