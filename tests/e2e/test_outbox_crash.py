@@ -23,7 +23,7 @@ from tests.e2e.harness import ROOT, Deployment, Receiver, wait_until
 CRASH_AFTER_COMMIT = """
 import json, os, sys
 from engine.bootstrap import bootstrap
-from engine.services import keys, orders
+from engine.services import orders, principals
 
 app = bootstrap()
 principal = principals.authenticate(app, "Bearer " + sys.argv[1])
