@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import loadgen, report
-from bench.stack import ORDERS_PATH, Stack
+from bench.partner import ORDERS_PATH
+from bench.stack import Stack
 
 CLIENTS = 64
 SECONDS = float(os.environ.get("BENCH_API_SECONDS", "20"))

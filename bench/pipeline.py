@@ -19,8 +19,9 @@ from typing import Any
 import psycopg
 
 from bench import profiling, report
+from bench.host import rss_mb
 from bench.receiver import Receiver
-from bench.stack import BIN, DRAIN_LIMIT_S, WORKER_READY, Stack, rss_mb
+from bench.stack import BIN, DRAIN_LIMIT_S, WORKER_READY, Stack
 
 THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 #: How often the drain is counted: three counts over growing tables cost Postgres time that

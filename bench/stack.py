@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,48 +23,19 @@ import httpx
 import psycopg
 import redis
 
-from bench import loadgen
+from bench import host, loadgen
+from bench.partner import ORDERS_PATH, WEBHOOKS_PATH, Tenant, order_body
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: Encrypts the bench's webhook secrets at rest (production refuses to start without one).
 SECRET_KEY = "YmVuY2gtb25seS1rZXktZm9yLWlua3dlbGwtYmVuY2g="
 WORKER_READY = "Worker process is ready for action."
-ORDERS_PATH = "/api/v1/partner/orders"
-WEBHOOKS_PATH = "/api/v1/partner/webhooks"
 #: Connections the bench takes orders on: enough to keep two web processes busy.
 INTAKE_CLIENTS = 16
 #: Longest any drain may take before the bench gives up on it.
 DRAIN_LIMIT_S = float(os.environ.get("BENCH_DRAIN_LIMIT_S", "900"))
-
-RECIPIENT = {
-    "first_name": "Ann",
-    "last_name": "Lee",
-    "address_line1": "1 Main St",
-    "city": "Austin",
-    "state": "TX",
-    "zip": "78701",
-}
-
-
-def order_body(recipients: int = 1) -> bytes:
-    """A letter order to `recipients` people (different names, one valid address)."""
-    people = [{**RECIPIENT, "first_name": f"Ann{i}"} for i in range(recipients)]
-    return json.dumps(
-        {"message_body": "Dear {{first_name}},\n\nThank you!\n", "recipients": people}
-    ).encode()
-
-
-@dataclass(frozen=True)
-class Tenant:
-    tenant_id: str
-    api_key: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
 
 
 class Stack:
@@ -73,7 +43,7 @@ class Stack:
 
     def __init__(self, tag: str, logdir: Path) -> None:
         self.db_name = f"inkwell_bench_{tag}_{os.getpid()}"
-        self.url = _create_db(self.db_name)
+        self.url = host.create_db(self.db_name)
         self.namespace = f"inkwell-bench-{tag}-{uuid.uuid4().hex[:8]}"
         self.logdir = logdir
         self.env = {
@@ -140,7 +110,7 @@ class Stack:
 
     def web(self, app: str = "api.asgi:app", processes: int = 2, *, factory: bool = False) -> int:
         """Serve `app` as `make serve` does (uvloop, httptools, no access log); its port."""
-        port = _free_port()
+        port = host.free_port()
         argv = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port)]
         argv += ["--workers", str(processes), "--loop", "uvloop", "--http", "httptools"]
         argv += ["--no-access-log", "--log-level", "warning"]
@@ -171,7 +141,7 @@ class Stack:
     def worker_pids(self) -> list[int]:
         """The worker processes dramatiq spawned (not its parent nor the resource tracker)."""
         proc = self.procs.get("workers")
-        return spawned_children(proc.pid) if proc else []
+        return host.spawned_children(proc.pid) if proc else []
 
     def wait_log(self, name: str, marker: str, count: int, timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s
@@ -289,72 +259,10 @@ class Stack:
         for key in client.scan_iter(f"{self.namespace}*"):
             client.delete(key)
         if not os.environ.get("BENCH_KEEP_DB"):
-            _drop_db(self.db_name)
+            host.drop_db(self.db_name)
 
     def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def spawned_children(pid: int) -> list[int]:
-    """Children of `pid` that are copies of it (dramatiq's worker processes, forked or
-    spawned), not helpers such as multiprocessing's resource tracker."""
-    try:
-        parent = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    found = []
-    for child in _children(pid):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if cmdline == parent or b"spawn_main" in cmdline:
-            found.append(child)
-    return sorted(found)
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def rss_mb(pids: list[int]) -> float:
-    """Resident memory of `pids` together, MiB."""
-    total_kb = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _create_db(name: str) -> str:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {name}")
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop_db(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

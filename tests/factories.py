@@ -17,7 +17,7 @@ from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.domain.scopes import ALL_SCOPES
 from engine.domain.statuses import Mode
-from engine.services import events, jobs, keys, orders, wallet
+from engine.services import events, jobs, keys, orders, principals, wallet
 from tests.conftest import TenantHandle, order_body
 
 
@@ -26,9 +26,9 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def principal(app: Inkwell, t: TenantHandle) -> keys.Principal:
+def principal(app: Inkwell, t: TenantHandle) -> principals.Principal:
     """The tenant's principal, as its (first) key authenticates."""
-    return keys.authenticate(app, f"Bearer {t.key}")
+    return principals.authenticate(app, f"Bearer {t.key}")
 
 
 def extra_key(

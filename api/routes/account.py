@@ -11,7 +11,7 @@ from api.deps import inkwell
 from engine.bootstrap import Inkwell
 from engine.domain.scopes import Scope
 from engine.services import balance, fonts
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 router = APIRouter(tags=["account"])
 

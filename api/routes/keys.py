@@ -14,7 +14,7 @@ from engine import errors
 from engine.bootstrap import Inkwell
 from engine.domain.scopes import Scope
 from engine.services import keys
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 router = APIRouter(tags=["keys"])
 

@@ -15,7 +15,7 @@ from engine.bootstrap import Inkwell
 from engine.domain.scopes import Scope
 from engine.domain.timestamps import iso
 from engine.services import orders
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 router = APIRouter(tags=["orders"])
 

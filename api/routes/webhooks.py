@@ -14,7 +14,7 @@ from engine.bootstrap import Inkwell
 from engine.domain import paging
 from engine.domain.scopes import Scope
 from engine.services import delivery_logs, event_feed, manual_sends, webhooks
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 router = APIRouter(tags=["webhooks"])
 MANAGE = Scope.WEBHOOKS_MANAGE

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from engine.services import tenants, wallet
 from engine.services.context import Context
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 
 @dataclass(frozen=True)

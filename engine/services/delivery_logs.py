@@ -19,7 +19,7 @@ from engine.domain import event_types, paging
 from engine.domain.statuses import DeliveryStatus
 from engine.services import webhooks
 from engine.services.context import Context
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 DELIVERY_STATUSES = tuple(s.value for s in DeliveryStatus)
 #: Delivery log pages, as 001 gives them for GET /webhooks/{id}/deliveries.

@@ -12,7 +12,7 @@ from engine import errors
 from engine.adapters import tables
 from engine.domain import event_types, paging
 from engine.services.context import Context
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 #: Events a feed page may hold.
 MAX_LIMIT = 500

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.adapters import tables
 from engine.services.context import Caches, Context
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 
 @dataclass(frozen=True)

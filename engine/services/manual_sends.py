@@ -22,7 +22,7 @@ from engine.domain import event_types
 from engine.domain.statuses import DeliveryStatus
 from engine.services import delivery_logs, fanout, outbox, webhooks
 from engine.services.context import Context
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 
 def retry(app: Context, principal: Principal, delivery_id: uuid.UUID) -> tables.WebhookDelivery:

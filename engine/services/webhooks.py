@@ -16,7 +16,7 @@ from engine.domain import event_types, signing
 from engine.domain.statuses import DeliveryStatus
 from engine.services import fanout, outbox, webhook_secrets
 from engine.services.context import Context
-from engine.services.keys import Principal
+from engine.services.principals import Principal
 
 #: How long a rotated-out secret keeps signing beside the new one.
 ROTATION_OVERLAP = timedelta(hours=24)

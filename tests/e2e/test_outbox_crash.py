@@ -24,10 +24,10 @@ from tests.factories import principal
 CRASH_AFTER_COMMIT = """
 import json, os, sys
 from engine.bootstrap import bootstrap
-from engine.services import keys, orders
+from engine.services import orders, principals
 
 app = bootstrap()
-principal = keys.authenticate(app, "Bearer " + sys.argv[1])
+principal = principals.authenticate(app, "Bearer " + sys.argv[1])
 app.after_commit = lambda: os._exit(9)
 orders.create_order(app, principal, json.loads(sys.argv[2]))
 print("still alive after the commit")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import delivery, fanout, keys, orders, tenants, webhooks
+from engine.services import delivery, fanout, orders, principals, tenants, webhooks
 from tests.conftest import order_body
 from tests.factories import record_event
 
@@ -114,11 +114,11 @@ def make_delivery(app: Inkwell, url: str) -> uuid.UUID:
     return new_delivery(app, url)[0]
 
 
-def new_delivery(app: Inkwell, url: str) -> tuple[uuid.UUID, uuid.UUID, keys.Principal]:
+def new_delivery(app: Inkwell, url: str) -> tuple[uuid.UUID, uuid.UUID, principals.Principal]:
     """As `make_delivery`; returns the delivery id, the endpoint id and the tenant's
     principal."""
     made = tenants.create_tenant(app, name="Hostile", credits_cents=100_000)
-    who = keys.authenticate(app, f"Bearer {made.api_key}")
+    who = principals.authenticate(app, f"Bearer {made.api_key}")
     endpoint, _ = webhooks.create_endpoint(app, who, {"url": url, "events": ["*"]})
     created = orders.create_order(app, who, order_body(1))
     event_id = record_event(app, created.order.id, "order.confirmed", key="t")

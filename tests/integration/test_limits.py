@@ -23,7 +23,7 @@ from engine.adapters import tables
 from engine.bootstrap import Inkwell, bootstrap
 from engine.domain import apikeys, layout
 from engine.domain.statuses import Mode
-from engine.services import fanout, keys, manual_sends, webhooks
+from engine.services import fanout, keys, manual_sends, principals, webhooks
 from tests.conftest import (
     PARTNER,
     MakeInkwell,
@@ -150,7 +150,7 @@ def test_manual_resends_are_metered_per_endpoint_with_retry_after(
     # The count lives in the database: a second app process on it sees the same three.
     other = bootstrap(app.settings)
     try:
-        who = keys.authenticate(other, f"Bearer {a.key}")
+        who = principals.authenticate(other, f"Bearer {a.key}")
         with pytest.raises(errors.ManualResendsExhausted):
             manual_sends.resend(other, who, order_id=order_id, event="order.cancelled")
     finally:

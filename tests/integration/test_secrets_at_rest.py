@@ -18,7 +18,7 @@ from cli import main as cli
 from engine.adapters import secretbox, tables
 from engine.bootstrap import EMBEDDED_KEY_FILE, ConfigurationError, Inkwell, bootstrap
 from engine.domain import signing
-from engine.services import delivery, events, fanout, keys, orders, webhooks
+from engine.services import delivery, events, fanout, orders, principals, webhooks
 from engine.settings import Settings, get_settings
 from tests.conftest import TEST_SECRET_KEY, MakeTenant, make_settings, order_body
 from tests.factories import principal
@@ -59,7 +59,7 @@ def receiver() -> Iterator[Receiver]:
 
 def _endpoint(
     app: Inkwell, make_tenant: MakeTenant, url: str
-) -> tuple[uuid.UUID, str, keys.Principal]:
+) -> tuple[uuid.UUID, str, principals.Principal]:
     """An endpoint, its returned secret and the tenant's principal."""
     t = make_tenant()
     who = principal(app, t)
@@ -67,7 +67,7 @@ def _endpoint(
     return endpoint.id, secret, who
 
 
-def _deliver_one(app: Inkwell, who: keys.Principal) -> None:
+def _deliver_one(app: Inkwell, who: principals.Principal) -> None:
     created = orders.create_order(app, who, order_body(1))
     with app.uow() as uow:
         order = uow.session.get(tables.Order, created.order.id)
