@@ -54,6 +54,8 @@ def failure(error: str) -> AttemptResult:
 _D = tables.table_of(tables.WebhookDelivery)
 _E = tables.table_of(tables.WebhookEndpoint)
 _A = tables.table_of(tables.WebhookAttempt)
+#: How fresh an endpoint's `last_triggered_at` is kept.
+TRIGGERED_RESOLUTION = timedelta(seconds=1)
 
 #: Taking a stalled, never-claimed delivery to record its lost attempt: held as a claim
 #: is, so no worker sends it while that is recorded.
@@ -92,9 +94,19 @@ _RECORD = (
         delivered_at=sa.func.coalesce(sa.bindparam("delivered_at"), _D.c.delivered_at),
     )
 )
+#: A success resets the endpoint's failure count and stamps `last_triggered_at`, to the
+#: second: an endpoint taking many deliveries at once is written once a second, not by
+#: every one of them (each would hold its row lock until its commit, one after another).
 _ENDPOINT_OK = (
     sa.update(_E)
-    .where(_E.c.id == sa.bindparam("eid"))
+    .where(
+        _E.c.id == sa.bindparam("eid"),
+        sa.or_(
+            _E.c.consecutive_failures != 0,
+            _E.c.last_triggered_at.is_(None),
+            _E.c.last_triggered_at < sa.bindparam("stale"),
+        ),
+    )
     .values(consecutive_failures=0, last_triggered_at=sa.bindparam("now"))
 )
 #: The endpoint's count, locked to the end of the transaction: concurrent failed attempts
@@ -212,7 +224,8 @@ def record(app: Context, claim: Attempted, result: AttemptResult, *, ours: bool 
             uow.commit()
             return "superseded"
         if succeeded:
-            session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now})
+            stale = now - TRIGGERED_RESOLUTION
+            session.execute(_ENDPOINT_OK, {"eid": claim.endpoint_id, "now": now, "stale": stale})
         elif outcome.failures is not None:
             session.execute(_SET_FAILURES, {"eid": claim.endpoint_id, "failures": outcome.failures})
         if outcome.deactivate is not None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -210,6 +211,55 @@ def test_a_success_resets_the_count_of_failed_attempts(app: Inkwell) -> None:
     assert endpoint.id == endpoint_id and endpoint.is_active is True
     assert endpoint.consecutive_failures == 0
     assert receiver.hits == 6
+
+
+def test_successes_stamp_the_endpoint_at_most_once_a_second(app: Inkwell) -> None:
+    # Given an endpoint whose first delivery succeeded: it is stamped as triggered
+    with scripted(then=200) as receiver:
+        first = make_delivery(app, receiver.url)
+        assert drive(app, first) == ["succeeded", "skipped"]
+        stamped = endpoint_of(app).last_triggered_at
+        assert stamped is not None
+
+        # When another delivery to it succeeds within the same second
+        endpoint_id = endpoint_of(app).id
+        with app.uow() as uow:
+            event = uow.session.scalars(sa.select(tables.Event)).first()
+            assert event is not None
+            key = f"{event.id}:again"
+        second = _another_delivery(app, event.id, endpoint_id, key)
+        assert drive(app, second) == ["succeeded", "skipped"]
+
+        # Then the stamp is the first one's (no write of the endpoint row at all)
+        assert endpoint_of(app).last_triggered_at == stamped
+
+        # And once the stamp is older than a second, the next success moves it
+        with app.uow() as uow:
+            uow.session.execute(
+                sa.update(tables.WebhookEndpoint).values(
+                    last_triggered_at=stamped - timedelta(seconds=2)
+                )
+            )
+            uow.commit()
+        third = _another_delivery(app, event.id, endpoint_id, f"{key}:3")
+        assert drive(app, third) == ["succeeded", "skipped"]
+    later = endpoint_of(app).last_triggered_at
+    assert later is not None and later >= stamped
+
+
+def _another_delivery(
+    app: Inkwell, event_id: uuid.UUID, endpoint_id: uuid.UUID, key: str
+) -> uuid.UUID:
+    with app.uow() as uow:
+        event = uow.session.scalars(
+            sa.select(tables.Event).where(tables.Event.id == event_id)
+        ).one()
+        endpoint = uow.session.get(tables.WebhookEndpoint, endpoint_id)
+        assert endpoint is not None
+        delivery_id = uuid.uuid4()
+        assert fanout.insert_delivery(uow.session, delivery_id, event, endpoint, key, utcnow())
+        uow.commit()
+    return delivery_id
 
 
 def test_a_410_deactivates_at_once(app: Inkwell) -> None:
