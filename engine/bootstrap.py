@@ -44,6 +44,10 @@ class Inkwell:
     _components: dict[type, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Run `closer` when the app closes (last added, first run)."""
+        self._closers.append(closer)
+
     def component(self, kind: type[T], build: Callable[[], T]) -> T:
         """The process's one `kind`, built by `build` on first use and closed (if it has
         `close`) when the app closes."""

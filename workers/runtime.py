@@ -25,7 +25,7 @@ def install(app: Inkwell, *, relay_interval_s: float = PROCESS_RELAY_INTERVAL_S)
             app, publisher(broker), room(broker, app.settings.queue_backlog_max), relay_interval_s
         ).start()
         app.after_commit = relay.wake
-        app._closers.append(relay.stop)
+        app.on_close(relay.stop)
         _app = app
     return app
 

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Body, Depends, Query
 from api import schemas, views
 from api.auth import scoped
 from api.deps import inkwell
+from api.paging import page_query
 from engine import errors
 from engine.bootstrap import Inkwell
+from engine.domain import paging
 from engine.domain.scopes import Scope
 from engine.domain.timestamps import iso
 from engine.services import orders
@@ -49,25 +51,17 @@ def create_order(
 
 @router.get("/orders", summary="List orders, newest first")
 def list_orders(
-    page: int = Query(1),
-    limit: int = Query(25),
+    window: paging.Page = Depends(page_query),
     status: str | None = Query(None, description="One status, or several comma-separated"),
     sort: str = Query("created_at"),
     order: str = Query("desc"),
     who: Principal = Depends(scoped(Scope.ORDERS_READ)),
     app: Inkwell = Depends(inkwell),
 ) -> dict[str, Any]:
-    found = orders.list_orders(
-        app, who, page=page, limit=limit, status=status, sort=sort, order=order
-    )
+    found = orders.list_orders(app, who, window=window, status=status, sort=sort, order=order)
     return {
         "orders": [views.order_item(o) for o in found.orders],
-        "pagination": {
-            "page": found.page,
-            "limit": found.limit,
-            "total": found.total,
-            "total_pages": found.total_pages,
-        },
+        "pagination": found.pagination,
     }
 
 

@@ -15,20 +15,6 @@ from engine.domain.event_types import EventType
 from engine.domain.timestamps import iso
 from engine.services import outbox
 
-#: Every event name a subscription, a log filter or a resend accepts: 000's, DESIGN.md
-#: section 2's and all of 001's (`order.paid` is 001's name; nothing records it yet).
-EVENT_TYPES = (
-    EventType.ORDER_CREATED,
-    EventType.ORDER_CONFIRMED,
-    EventType.ORDER_PAID,
-    EventType.ORDER_IN_PRODUCTION,
-    EventType.ORDER_COMPLETED,
-    EventType.LETTER_MAILED,
-    EventType.ORDER_SHIPPED,
-    EventType.ORDER_DELIVERED,
-    EventType.ORDER_CANCELLED,
-    EventType.ORDER_FAILED,
-)
 #: Recorded in the intake transaction, as the order is accepted and its credits held
 #: (000: "order created and credits deducted").
 ACCEPTED = (EventType.ORDER_CREATED, EventType.ORDER_CONFIRMED)

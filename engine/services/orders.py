@@ -41,12 +41,11 @@ MAX_PAGE = 1_000_000
 class OrderPage:
     orders: list[tables.Order]
     total: int
-    page: int
-    limit: int
+    window: paging.Page
 
     @property
-    def total_pages(self) -> int:
-        return paging.Page(self.page, self.limit).total_pages(self.total)
+    def pagination(self) -> dict[str, object]:
+        return self.window.pagination(self.total)
 
 
 @dataclass(frozen=True)
@@ -84,8 +83,7 @@ def list_orders(
     app: Context,
     principal: Principal,
     *,
-    page: int = 1,
-    limit: int = 25,
+    window: paging.Page = paging.Page(),
     status: str | None = None,
     sort: str = "created_at",
     order: str = "desc",
@@ -95,7 +93,6 @@ def list_orders(
     Raises:
         ValidationFailed: a bad page, limit, status, sort field or direction.
     """
-    window = paging.Page(page, limit)
     problems = window.problems(max_page=MAX_PAGE, max_limit=MAX_PAGE_SIZE)
     statuses = [s.strip() for s in status.split(",")] if status else []
     unknown = [s for s in statuses if s not in OrderStatus.__members__.values()]
@@ -127,7 +124,7 @@ def list_orders(
                 .offset(window.offset)
             )
         )
-    return OrderPage(orders=rows, total=total, page=page, limit=limit)
+    return OrderPage(orders=rows, total=total, window=window)
 
 
 def _load(session: Session, principal: Principal, order_id: uuid.UUID) -> tables.Order:
