@@ -79,9 +79,8 @@ def _write_orders(
     with app.uow() as uow:
         session = uow.session
         if timeout_s is not None and session.get_bind().dialect.name == "postgresql":
-            ms = max(int(timeout_s * 1000), 1)
-            session.execute(sa.text(f"SET LOCAL lock_timeout = {ms}"))
-            session.execute(sa.text(f"SET LOCAL statement_timeout = {ms}"))
+            ms = str(max(int(timeout_s * 1000), 1))
+            session.execute(_BOUND, {"ms": ms})
         accepted: list[int] = []
         holds: list[wallet.HoldBatch] = []
         # Wallets in a fixed order, so concurrent batches cannot deadlock.
@@ -141,6 +140,11 @@ def _write_orders(
     return out
 
 
+#: The batch's deadline, as both timeouts, in one round trip (SET LOCAL takes no parameters;
+#: set_config(…, true) is the same thing, and one text for every deadline is prepared once).
+_BOUND = sa.text(
+    "SELECT set_config('lock_timeout', :ms, true), set_config('statement_timeout', :ms, true)"
+)
 _INSERT_ORDER = sa.insert(tables.table_of(tables.Order))
 _INSERT_RECIPIENT = sa.insert(tables.table_of(tables.Recipient))
 
