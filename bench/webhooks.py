@@ -38,7 +38,7 @@ def run(tmp: Path) -> dict[str, dict[str, Any]]:
             stack.stop("web")
             events = stack.count("SELECT count(*) FROM events")
             print(f"    {events:,} events recorded; delivering ...", flush=True)
-            stack.workers(PROCESSES, THREADS, queues=("webhooks",))
+            stack.workers(PROCESSES, THREADS, queues=("webhooks", "webhooks_express"))
             stack.scheduler()
             seconds = stack.wait_until(
                 "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'",

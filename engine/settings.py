@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     #: serves tenants round-robin: one tenant's burst delays another's order by at most this
     #: many messages (plus the workers' prefetch) per stage.
     queue_backlog_max: int = Field(default=64, ge=1)
+    #: A tenant's jobs of one kind go to the express queues (served first) while it has at
+    #: most this many waiting or sent in the last 5 seconds; 0 turns the express lane off.
+    express_lane_max: int = Field(default=8, ge=0)
     #: Largest request body the API accepts, bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     #: Requests per minute per API key (sliding window).

@@ -20,6 +20,8 @@ from engine.settings import get_settings
 from workers.runtime import inkwell
 
 SECOND_MS = 1000
+#: How far behind the express twins the plain actors run (a priority; lower runs first).
+EXPRESS_AHEAD = 10
 
 
 def _declare(
@@ -30,6 +32,9 @@ def _declare(
     max_retries: int,
     time_limit_ms: int,
 ) -> dramatiq.Actor[..., None]:
+    """The actor `name` on its queue, and its express twin (`<name>_express` on
+    `<queue>_express`, run first among the messages a worker holds): one function, one
+    job record under `name`."""
     queue = queues.OF_ACTOR[name].value
 
     def run(**kwargs: Any) -> None:
@@ -47,16 +52,18 @@ def _declare(
         jobs.run(app, ctx, lambda: service(app, target), interrupts=(TimeLimitExceeded,))
 
     run.__name__ = name
-    decorate = dramatiq.actor(
-        actor_name=name,
-        queue_name=queue,
-        max_retries=max_retries,
-        min_backoff=SECOND_MS,
-        max_backoff=30 * SECOND_MS,
-        throws=(jobs.JobFailed,),
-        time_limit=time_limit_ms,
-    )
-    return decorate(run)
+    options: dict[str, Any] = {
+        "max_retries": max_retries,
+        "min_backoff": SECOND_MS,
+        "max_backoff": 30 * SECOND_MS,
+        "throws": (jobs.JobFailed,),
+        "time_limit": time_limit_ms,
+    }
+    # Dramatiq runs the lowest priority number first among the messages a worker holds.
+    dramatiq.actor(
+        actor_name=queues.express(name), queue_name=queues.express(queue), priority=0, **options
+    )(run)
+    return dramatiq.actor(actor_name=name, queue_name=queue, priority=EXPRESS_AHEAD, **options)(run)
 
 
 check_addresses = _declare(

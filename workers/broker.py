@@ -77,8 +77,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(OneSigterm())
     broker.add_middleware(RedactLogs())
-    for queue in queues.Queue:
-        broker.declare_queue(queue.value)
+    for queue_name in queues.BROKER_QUEUES:
+        broker.declare_queue(queue_name)
     return broker
 
 

@@ -38,7 +38,15 @@ def publisher(broker: dramatiq.Broker) -> outbox.Publish:
     return publish
 
 
-def relay_all(app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> int:
+def lanes_for(app: Inkwell) -> outbox.Lanes | None:
+    """This process's view of which tenants' lanes are quiet (None: no express queues)."""
+    quiet_max = app.settings.express_lane_max
+    return outbox.Lanes(quiet_max) if quiet_max > 0 else None
+
+
+def relay_all(
+    app: Inkwell, publish: outbox.Publish, room: outbox.Room, lanes: outbox.Lanes | None = None
+) -> int:
     """Publish every due row each queue has room for, in batches; returns how many."""
     total = 0
     for queue_name in (q.value for q in queues.Queue):
@@ -50,6 +58,7 @@ def relay_all(app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> int:
                 queue_name=queue_name,
                 room=room,
                 limit=BATCH,
+                lanes=lanes,
             )
             total += sent
             if sent < BATCH:
@@ -59,7 +68,7 @@ def relay_all(app: Inkwell, publish: outbox.Publish, room: outbox.Room) -> int:
 
 def full(room: outbox.Room) -> bool:
     """Whether some queue has no room left (so due rows may be waiting for it)."""
-    return any(room(q.value) <= 0 for q in queues.Queue)
+    return any(room(name) <= 0 for name in queues.BROKER_QUEUES)
 
 
 def room(broker: dramatiq.Broker, backlog_max: int) -> outbox.Room:
@@ -94,6 +103,7 @@ class Relay:
         self.publish = publish
         self.room = room
         self.interval_s = interval_s
+        self.lanes = lanes_for(app)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
@@ -116,7 +126,7 @@ class Relay:
             self._wake.wait(wait_s)
             self._wake.clear()
             try:
-                relay_all(self.app, self.publish, self.room)
+                relay_all(self.app, self.publish, self.room, self.lanes)
                 wait_s = FULL_POLL_S if full(self.room) else self.interval_s
             except Exception:
                 log.exception("outbox relay failed; will try again")

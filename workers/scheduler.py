@@ -16,7 +16,7 @@ from engine.adapters import log_redaction
 from engine.bootstrap import Inkwell, bootstrap
 from engine.services import outbox, sweeper
 from engine.settings import get_settings
-from workers.relay import relay_all
+from workers.relay import lanes_for, relay_all
 
 log = logging.getLogger("inkwell.scheduler")
 #: Published outbox rows are kept this long for inspection, then deleted.
@@ -28,12 +28,13 @@ class Scheduler:
         self.app = app
         self.publish = publish
         self.room = room
+        self.lanes = lanes_for(app)
         self.interval_s = app.settings.scheduler_interval_s
         self.sweep_every_s = max(1.0, app.settings.stage_deadline_s / 4)
         self._last_sweep = 0.0
 
     def tick(self) -> None:
-        relay_all(self.app, self.publish, self.room)
+        relay_all(self.app, self.publish, self.room, self.lanes)
         if time.monotonic() - self._last_sweep >= self.sweep_every_s:
             self._last_sweep = time.monotonic()
             report = sweeper.sweep(self.app)
@@ -41,7 +42,7 @@ class Scheduler:
                 outbox.purge_published(uow.session, self.app.clock() - OUTBOX_RETENTION)
                 uow.commit()
             if report.total:
-                relay_all(self.app, self.publish, self.room)
+                relay_all(self.app, self.publish, self.room, self.lanes)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -15,8 +15,11 @@ deliveries are not starved behind its own older fan-outs.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,6 +117,50 @@ def _row(
 _INSERT = sa.insert(tables.table_of(tables.OutboxMessage))
 
 
+Lane = tuple[uuid.UUID | None, str]
+
+
+class Lanes:
+    """How much each lane (one tenant's jobs for one actor) has had lately, as one relay
+    process saw it: a lane is quiet while its due rows plus what this process published
+    for it in the last `window_s` are at most `quiet_max`.
+
+    Due rows alone would not do: a burst's later stages are published as fast as they are
+    written, so they never pile up in the outbox, yet they fill the queues. Each relay
+    process counts only its own publishing, so a busy lane looks quieter to each of them;
+    a burst of hundreds still looks busy to every one.
+    """
+
+    def __init__(
+        self, quiet_max: int, window_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.quiet_max = quiet_max
+        self.window_s = window_s
+        self._clock = clock
+        self._sent: dict[Lane, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def is_quiet(self, lane: Lane, waiting: int) -> bool:
+        if waiting > self.quiet_max:
+            return False
+        with self._lock:
+            return waiting + len(self._recent(lane)) <= self.quiet_max
+
+    def published(self, lane: Lane) -> None:
+        with self._lock:
+            self._sent.setdefault(lane, collections.deque()).append(self._clock())
+            if len(self._sent) > 10_000:  # forget lanes gone quiet
+                for key in [k for k, v in self._sent.items() if not self._recent(k)]:
+                    del self._sent[key]
+
+    def _recent(self, lane: Lane) -> collections.deque[float]:
+        sent = self._sent.get(lane, collections.deque())
+        horizon = self._clock() - self.window_s
+        while sent and sent[0] < horizon:
+            sent.popleft()
+        return sent
+
+
 def relay_batch(
     session_factory: Callable[[], Session],
     publish: Publish,
@@ -122,18 +169,34 @@ def relay_batch(
     queue_name: str,
     room: Room,
     limit: int = 500,
+    lanes: Lanes | None = None,
 ) -> int:
     """Publish up to `limit` due rows of one queue, no more than it has room for, tenants
     in turn; returns how many. Safe to run in many processes: on PostgreSQL one relay at
-    a time fills a queue, so the room it measured is still there when it publishes."""
-    if room(queue_name) <= 0:  # full: no need to ask the database
-        return 0
+    a time fills a queue, so the room it measured is still there when it publishes.
+
+    With `lanes`, a row of a quiet lane (`Lanes.is_quiet`) goes to the queue's express
+    twin while that has room: a tenant with a few jobs is not queued behind another's
+    thousands, in the broker or in the workers' hands."""
+    express_queue = queues.express(queue_name)
+    if room(queue_name) <= 0 and (lanes is None or room(express_queue) <= 0):
+        return 0  # full: no need to ask the database
     with session_factory() as session:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(_LOCK_QUEUE, {"key": _lock_key(queue_name)})
-        wanted = min(limit, room(queue_name))
+        plain_room = min(limit, room(queue_name))
+        express_room = min(limit, room(express_queue)) if lanes is not None else 0
+        wanted = plain_room + express_room
         rows = (
-            session.execute(_FAIR_DUE, {"q": queue_name, "now": now, "n": wanted}).all()
+            session.execute(
+                _FAIR_DUE,
+                {
+                    "q": queue_name,
+                    "now": now,
+                    "n": wanted,
+                    "light": lanes.quiet_max if lanes else 0,
+                },
+            ).all()
             if wanted > 0
             else []
         )
@@ -145,9 +208,22 @@ def relay_batch(
             return 0
         published: list[uuid.UUID] = []
         try:
-            for row_id, actor_name, args in rows:
-                publish(Envelope(str(row_id), queue_name, actor_name, dict(args)))
+            for row_id, tenant_id, actor_name, args, waiting in rows:
+                lane = (tenant_id, actor_name)
+                if express_room > 0 and lanes is not None and lanes.is_quiet(lane, waiting):
+                    express_room -= 1
+                    envelope = Envelope(
+                        str(row_id), express_queue, queues.express(actor_name), dict(args)
+                    )
+                elif plain_room > 0:
+                    plain_room -= 1
+                    envelope = Envelope(str(row_id), queue_name, actor_name, dict(args))
+                else:
+                    continue  # its queue is full; it waits for the next pass
+                publish(envelope)
                 published.append(row_id)
+                if lanes is not None:
+                    lanes.published(lane)
         finally:
             if published:
                 _mark(session, published, now)
@@ -176,22 +252,25 @@ _RANKED = (
             order_by=(_O.c.available_at, _O.c.id),
         )
         .label("turn"),
+        sa.func.count().over(partition_by=(_O.c.tenant_id, _O.c.actor_name)).label("lane_size"),
     )
     .where(_DUE)
     .subquery("ranked")
 )
-#: The `n` rows whose turn comes first: each tenant's oldest due row, then each one's
-#: second, and so on. Ranked on ids alone (the index `ix_outbox_fair` hands the rows over
-#: in partition order), cut to `n`, and only then joined back for their arguments.
+#: The `n` rows whose turn comes first: rows of light lanes (at most `light` due rows, bound
+#: for the express queue) before the rest, then each tenant's oldest due row, then each
+#: one's second, and so on. Ranked on ids alone (the index `ix_outbox_fair` hands the rows
+#: over in partition order), cut to `n`, and only then joined back for their arguments.
+_HEAVY = _RANKED.c.lane_size > sa.bindparam("light")
 _PICK = (
-    sa.select(_RANKED.c.id, _RANKED.c.turn, _RANKED.c.available_at)
-    .order_by(_RANKED.c.turn, _RANKED.c.available_at)
+    sa.select(_RANKED.c.id, _RANKED.c.turn, _RANKED.c.available_at, _RANKED.c.lane_size)
+    .order_by(_HEAVY, _RANKED.c.turn, _RANKED.c.available_at)
     .limit(sa.bindparam("n"))
     .subquery("pick")
 )
 #: PostgreSQL locks rows of a plain join, not of a window: hence the two subqueries.
 _FAIR_DUE = (
-    sa.select(_O.c.id, _O.c.actor_name, _O.c.args)
+    sa.select(_O.c.id, _O.c.tenant_id, _O.c.actor_name, _O.c.args, _PICK.c.lane_size)
     .join(_PICK, _PICK.c.id == _O.c.id)
     .order_by(_PICK.c.turn, _PICK.c.available_at)
     .with_for_update(of=_O, skip_locked=True)
