@@ -50,7 +50,7 @@ serve: $(STAMP)
 # The Procfile's worker and scheduler types, every queue in one worker group (set
 # DATABASE_URL and REDIS_URL first; `make serve` runs the API beside them).
 worker: $(STAMP)
-	$(BIN)/dramatiq workers.broker workers.actors --processes $${WORKER_PROCESSES:-2} --threads $${WORKER_THREADS:-8}
+	dramatiq_worker_timeout=$${WORKER_POLL_MS:-100} $(BIN)/dramatiq workers.broker workers.actors --processes $${WORKER_PROCESSES:-2} --threads $${WORKER_THREADS:-8}
 
 scheduler: $(STAMP)
 	$(BIN)/inkwell scheduler
