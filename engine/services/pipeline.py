@@ -26,7 +26,7 @@ from engine.domain.statuses import (
     RecipientStatus,
     Stage,
 )
-from engine.services import events, outbox, wallet
+from engine.services import events, holds, outbox, wallet
 from engine.services.context import Context
 
 log = logging.getLogger("inkwell.pipeline")
@@ -395,7 +395,7 @@ def reopen(app: Context, order_id: uuid.UUID) -> bool:
             order.cost_breakdown = quote.breakdown()
         generation = order.hold_generation + 1
         if order.total_cents:
-            wallet.place_hold(
+            holds.place_hold(
                 session,
                 tenant_id=order.tenant_id,
                 mode=order.mode,
