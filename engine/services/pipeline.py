@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -43,6 +43,30 @@ __all__ = [
 ]
 
 log = logging.getLogger("inkwell.pipeline")
+
+
+class Letter(Protocol):
+    """What rendering reads of a recipient (a Recipient, or a row of its columns)."""
+
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def address_line1(self) -> str | None: ...
+    @property
+    def address_line2(self) -> str | None: ...
+    @property
+    def city(self) -> str | None: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def zip(self) -> str | None: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def custom_fields(self) -> dict[str, Any] | None: ...
+
 
 _O = tables.table_of(tables.Order)
 _R = tables.table_of(tables.Recipient)
@@ -96,7 +120,7 @@ _MARK_RENDERED = (
 )
 
 
-def _merge_fields(r: Any) -> dict[str, object]:
+def _merge_fields(r: Letter) -> dict[str, object]:
     fields = {k: v for k, v in addresses.fields_of(r).items() if k != "custom_fields"}
     fields.update(r.custom_fields or {})
     return fields
@@ -196,7 +220,7 @@ def render_order(app: Context, order_id: uuid.UUID) -> Outcome:
     return Outcome.DONE
 
 
-def address_lines(r: Any) -> list[str]:
+def address_lines(r: Letter) -> list[str]:
     lines = [f"{r.first_name or ''} {r.last_name or ''}".strip(), r.address_line1 or ""]
     if r.address_line2:
         lines.append(r.address_line2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -37,6 +37,27 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
+class StageState(Protocol):
+    """What a stage reads to decide whether the order is its to run (an Order, or a row of
+    its columns)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def stage(self) -> str: ...
+
+
+class Claimed(Protocol):
+    """What a stage reads of the order it claimed (the row `claim` returns)."""
+
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
+    def skip_invalid(self) -> bool: ...
+    @property
+    def cancellable_until(self) -> datetime: ...
+
+
 _O = tables.table_of(tables.Order)
 
 #: Built once (they run for every order): claim a stage, read its state.
@@ -62,14 +83,14 @@ ORDER_STATE = sa.select(
 
 def claim(
     session: Session, order_id: uuid.UUID, src: Stage, dst: Stage, now: datetime
-) -> sa.Row[Any] | None:
+) -> Claimed | None:
     """Compare-and-set the order from `src` to `dst`; None when it was not pending at `src`."""
     return session.execute(
         _CLAIM, {"oid": order_id, "src": src.value, "dst": dst.value, "now": now}
     ).one_or_none()
 
 
-def at(order: Any, stage: Stage) -> bool:
+def at(order: StageState | None, stage: Stage) -> bool:
     """Whether the order (or a row of its state) is pending at `stage`."""
     return (
         order is not None
