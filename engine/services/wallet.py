@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -49,6 +49,21 @@ def get_wallet(session: Session, tenant_id: uuid.UUID, mode: str) -> tables.Wall
     return wallet
 
 
+class HeldOrder(Protocol):
+    """What releasing an order's hold reads of it (an Order)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def total_cents(self) -> int: ...
+    @property
+    def hold_generation(self) -> int: ...
+
+
 def release_hold(
     session: Session,
     *,
@@ -78,7 +93,7 @@ def release_hold(
 
 def release_order(
     session: Session,
-    order: Any,
+    order: HeldOrder,
     *,
     reason: str,
     now: datetime,
