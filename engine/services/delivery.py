@@ -17,7 +17,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -32,11 +32,21 @@ from engine.services.context import Context
 log = logging.getLogger("inkwell.deliveries")
 
 
-def payload(event: Any) -> bytes:
-    """The exact bytes sent for an event: the same for every endpoint and attempt.
+class EventBody(Protocol):
+    """What a webhook's body is made of (an Event, or a row with those columns)."""
 
-    `event` is an Event or a row with its `id`, `type`, `created_at` and `data`.
-    """
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
+def payload(event: EventBody) -> bytes:
+    """The exact bytes sent for an event: the same for every endpoint and attempt."""
     body = {
         "id": str(event.id),
         "event": event.type,
@@ -189,7 +199,11 @@ def _claim(app: Context, delivery_id: uuid.UUID) -> _Claim | None:
 
 
 def _prepare(
-    app: Context, session: Session, delivery_id: uuid.UUID, row: sa.Row[Any], now: datetime
+    app: Context,
+    session: Session,
+    delivery_id: uuid.UUID,
+    row: sa.Row[tuple[int, uuid.UUID, uuid.UUID, uuid.UUID]],
+    now: datetime,
 ) -> _Claim | None:
     """What sending a claimed attempt takes; None (and the delivery failed) if its endpoint
     has been deactivated. The caller commits."""

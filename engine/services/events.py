@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -20,11 +20,41 @@ from engine.services import outbox
 ACCEPTED = (EventType.ORDER_CREATED, EventType.ORDER_CONFIRMED)
 
 
-def order_data(order: Any) -> dict[str, Any]:
-    """The order fields every order event carries, as in the reference payload.
+class OrderRow(Protocol):
+    """What recording an order's event reads of a row of the order's columns (stages read
+    rows, not objects). The row names the partner's pairs `metadata`, as the column is."""
 
-    `order` is an Order or a row with its columns (stages read rows, not objects).
-    """
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def letter_count(self) -> int: ...
+    @property
+    def total_cents(self) -> int: ...
+    @property
+    def product_type(self) -> str: ...
+    @property
+    def recipient_count(self) -> int | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def metadata(self) -> dict[str, Any] | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+#: An order as events are recorded from it: an Order, or a row of its columns. Both are
+#: named because they call the partner's pairs differently (`order_metadata`, `metadata`).
+OrderRef: TypeAlias = "tables.Order | OrderRow"
+
+
+def order_data(order: OrderRef) -> dict[str, Any]:
+    """The order fields every order event carries, as in the reference payload."""
     return {
         "order_id": str(order.id),
         "status": order.status,
@@ -41,17 +71,17 @@ def order_data(order: Any) -> dict[str, Any]:
     }
 
 
-def _metadata(order: Any) -> Any:
+def _metadata(order: OrderRef) -> dict[str, Any] | None:
     """An Order names the column `order_metadata`; a row of its columns, `metadata`."""
     return order.order_metadata if isinstance(order, tables.Order) else order.metadata
 
 
-def record_accepted(session: Session, orders: Sequence[Any], now: datetime) -> None:
+def record_accepted(session: Session, orders: Sequence[tables.Order], now: datetime) -> None:
     """`order.created` and `order.confirmed` for orders written in this transaction.
 
     One multi-row INSERT for the batch: the orders are new, so no key can exist yet.
     """
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4(),
             "tenant_id": order.tenant_id,
@@ -81,7 +111,7 @@ _INSERT_EVENT = sa.insert(tables.table_of(tables.Event))
 def record(
     session: Session,
     *,
-    order: Any,
+    order: OrderRef,
     type: str,
     key: str,
     now: datetime,

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from engine import errors
 from engine.adapters import tables
-from engine.services import events, outbox, wallet
+from engine.services import events, holds, outbox
 from engine.services.acceptance import CreatedOrder, Prepared
 from engine.services.context import Context
 
@@ -82,16 +82,16 @@ def _write_orders(
             ms = str(max(int(timeout_s * 1000), 1))
             session.execute(_BOUND, {"ms": ms})
         accepted: list[int] = []
-        holds: list[wallet.HoldBatch] = []
+        hold_batches: list[holds.HoldBatch] = []
         # Wallets in a fixed order, so concurrent batches cannot deadlock.
         for (tenant_id, mode), indexes in sorted(by_wallet.items(), key=lambda kv: str(kv[0])):
             try:
-                held = wallet.hold_orders(
+                held = holds.hold_orders(
                     session,
                     tenant_id=tenant_id,
                     mode=mode,
                     requests=[
-                        wallet.HoldRequest(batch[i].order.id, batch[i].cost_cents) for i in indexes
+                        holds.HoldRequest(batch[i].order.id, batch[i].cost_cents) for i in indexes
                     ],
                     now=now,
                 )
@@ -99,7 +99,7 @@ def _write_orders(
                 for index in indexes:
                     results[index] = e
                 continue
-            holds.append(held)
+            hold_batches.append(held)
             for index, outcome in zip(indexes, held.results, strict=True):
                 if isinstance(outcome, errors.InsufficientCredits):
                     results[index] = outcome
@@ -125,7 +125,7 @@ def _write_orders(
                 now=now,
             )
             events.record_accepted(session, [batch[i].order for i in accepted], now)
-            for held in holds:
+            for held in hold_batches:
                 held.record(session)
             try:
                 uow.commit()

@@ -3,73 +3,75 @@
 Each stage loads the order, does nothing unless the order is pending and at the stage's
 expected `stage`, and ends with a compare-and-set on that stage, writing the next job to
 the outbox in the same transaction. A duplicate or replayed message is therefore harmless.
+
+What the stages share (the actor per stage, `Outcome`, the claim) is in `stages`; failing
+and re-opening an order in `failures`. Both are named here too, as callers use them:
+`pipeline.NEXT_ACTOR`, `pipeline.fail_order`, `pipeline.reopen`.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from engine import errors
 from engine.adapters import letter_pdf, tables, transitions
 from engine.adapters.storage import Storage
 from engine.domain import addresses, merge, pricing, reasons
 from engine.domain.event_types import EventType
-from engine.domain.statuses import (
-    OrderStatus,
-    RecipientStatus,
-    Stage,
-)
-from engine.services import events, outbox, wallet
+from engine.domain.statuses import OrderStatus, RecipientStatus, Stage
+from engine.services import events, outbox, stages, wallet
 from engine.services.context import Context
+from engine.services.failures import fail, fail_order, reopen
+from engine.services.stages import ACTOR_STAGE, NEXT_ACTOR, Outcome
+
+__all__ = [
+    "ACTOR_STAGE",
+    "NEXT_ACTOR",
+    "Outcome",
+    "address_lines",
+    "capture_order",
+    "check_addresses",
+    "fail",
+    "fail_order",
+    "render_order",
+    "reopen",
+]
 
 log = logging.getLogger("inkwell.pipeline")
 
-#: The actor that moves an order out of each stage.
-NEXT_ACTOR: dict[Stage, str] = {
-    Stage.RECEIVED: "check_addresses",
-    Stage.ADDRESSES_CHECKED: "render_order",
-    Stage.RENDERED: "capture_order",
-}
-#: The stage each pipeline actor expects to find.
-ACTOR_STAGE = {actor: stage for stage, actor in NEXT_ACTOR.items()}
 
+class Letter(Protocol):
+    """What rendering reads of a recipient (a Recipient, or a row of its columns)."""
 
-class Outcome(enum.StrEnum):
-    DONE = "done"
-    #: Nothing to do: the order is past this stage, or no longer pending.
-    SKIPPED = "skipped"
-    #: Too early (capture before `cancellable_until`); enqueued again for later.
-    DEFERRED = "deferred"
-    #: The order failed in this stage.
-    FAILED = "failed"
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def address_line1(self) -> str | None: ...
+    @property
+    def address_line2(self) -> str | None: ...
+    @property
+    def city(self) -> str | None: ...
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def zip(self) -> str | None: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def custom_fields(self) -> dict[str, Any] | None: ...
 
 
 _O = tables.table_of(tables.Order)
 _R = tables.table_of(tables.Recipient)
 
-#: Built once (they run for every order): claim a stage, read state, mark letters.
-_CLAIM = (
-    sa.update(_O)
-    .where(
-        _O.c.id == sa.bindparam("oid"),
-        _O.c.status == OrderStatus.PENDING.value,
-        _O.c.stage == sa.bindparam("src"),
-    )
-    .values(
-        stage=sa.bindparam("dst"),
-        stage_changed_at=sa.bindparam("now"),
-        stage_attempts=0,
-        updated_at=sa.bindparam("now"),
-    )
-    .returning(*_O.c)
-)
+#: Built once (they run for every order): capture, read letters, mark them.
 _CAPTURE = (
     transitions.move(OrderStatus.PROCESSING)
     .where(
@@ -85,9 +87,6 @@ _CAPTURE = (
     )
     .returning(*_O.c)
 )
-_ORDER_STATE = sa.select(
-    _O.c.status, _O.c.stage, _O.c.message_body, _O.c.cancellable_until, _O.c.tenant_id
-).where(_O.c.id == sa.bindparam("oid"))
 _PENDING_RECIPIENTS = (
     sa.select(_R)
     .where(_R.c.order_id == sa.bindparam("oid"), _R.c.status == sa.bindparam("status"))
@@ -121,30 +120,7 @@ _MARK_RENDERED = (
 )
 
 
-def _claim(
-    session: Session, order_id: uuid.UUID, src: Stage, dst: Stage, now: datetime
-) -> sa.Row[Any] | None:
-    """Compare-and-set the order from `src` to `dst`; None when it was not pending at `src`."""
-    return session.execute(
-        _CLAIM, {"oid": order_id, "src": src.value, "dst": dst.value, "now": now}
-    ).one_or_none()
-
-
-def _lock(session: Session, order_id: uuid.UUID) -> tables.Order | None:
-    return session.scalar(
-        sa.select(tables.Order).where(tables.Order.id == order_id).with_for_update()
-    )
-
-
-def _at(order: Any, stage: Stage) -> bool:
-    return (
-        order is not None
-        and order.status == OrderStatus.PENDING.value
-        and order.stage == stage.value
-    )
-
-
-def _merge_fields(r: Any) -> dict[str, object]:
+def _merge_fields(r: Letter) -> dict[str, object]:
     fields = {k: v for k, v in addresses.fields_of(r).items() if k != "custom_fields"}
     fields.update(r.custom_fields or {})
     return fields
@@ -159,7 +135,7 @@ def check_addresses(app: Context, order_id: uuid.UUID) -> Outcome:
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
-        claimed = _claim(session, order_id, Stage.RECEIVED, Stage.ADDRESSES_CHECKED, now)
+        claimed = stages.claim(session, order_id, Stage.RECEIVED, Stage.ADDRESSES_CHECKED, now)
         if claimed is None:
             return Outcome.SKIPPED
         recipients = session.execute(
@@ -212,8 +188,8 @@ def render_order(app: Context, order_id: uuid.UUID) -> Outcome:
     names, so a repeated run overwrites rather than duplicates.
     """
     with app.uow() as uow:
-        order = uow.session.execute(_ORDER_STATE, {"oid": order_id}).one_or_none()
-        if order is None or not _at(order, Stage.ADDRESSES_CHECKED):
+        order = uow.session.execute(stages.ORDER_STATE, {"oid": order_id}).one_or_none()
+        if order is None or not stages.at(order, Stage.ADDRESSES_CHECKED):
             return Outcome.SKIPPED
         letters = uow.session.execute(_LETTERS, {"oid": order_id}).all()
     storage = Storage(app.settings.storage_dir)
@@ -227,7 +203,7 @@ def render_order(app: Context, order_id: uuid.UUID) -> Outcome:
     now = app.clock()
     with app.uow() as uow:
         session = uow.session
-        claimed = _claim(session, order_id, Stage.ADDRESSES_CHECKED, Stage.RENDERED, now)
+        claimed = stages.claim(session, order_id, Stage.ADDRESSES_CHECKED, Stage.RENDERED, now)
         if claimed is None:
             return Outcome.SKIPPED
         if written:
@@ -244,7 +220,7 @@ def render_order(app: Context, order_id: uuid.UUID) -> Outcome:
     return Outcome.DONE
 
 
-def address_lines(r: Any) -> list[str]:
+def address_lines(r: Letter) -> list[str]:
     lines = [f"{r.first_name or ''} {r.last_name or ''}".strip(), r.address_line1 or ""]
     if r.address_line2:
         lines.append(r.address_line2)
@@ -264,8 +240,8 @@ def capture_order(app: Context, order_id: uuid.UUID) -> Outcome:
         session = uow.session
         order = session.execute(_CAPTURE, {"oid": order_id, "now": now}).one_or_none()
         if order is None:
-            state = session.execute(_ORDER_STATE, {"oid": order_id}).one_or_none()
-            if state is None or not _at(state, Stage.RENDERED):
+            state = session.execute(stages.ORDER_STATE, {"oid": order_id}).one_or_none()
+            if state is None or not stages.at(state, Stage.RENDERED):
                 return Outcome.SKIPPED
             # Too early (a replay, or a clock ahead of ours): come back when it is time.
             outbox.enqueue(
@@ -296,131 +272,3 @@ def capture_order(app: Context, order_id: uuid.UUID) -> Outcome:
         )
         uow.commit()
     return Outcome.DONE
-
-
-def fail(
-    session: Session,
-    order: tables.Order,
-    failure: reasons.Failure,
-    now: datetime,
-    *,
-    stage: Stage | None = None,
-) -> bool:
-    """pending → failed with `failure` (code and sentence), the hold voided and
-    `order.failed` recorded with both.
-
-    `stage` is where a replay resumes (default: the order's current stage). Returns False
-    (and does nothing) when the order is no longer pending.
-    """
-    resume = (stage or Stage(order.stage)).value
-    moved = session.execute(
-        transitions.move(OrderStatus.FAILED)
-        .values(
-            stage=resume,
-            failure_code=failure.code,
-            failure_reason=failure.reason[:2000],
-            failed_stage=resume,
-            failed_at=now,
-            updated_at=now,
-        )
-        .returning(_O.c.id),
-        {"oid": order.id},
-    ).one_or_none()
-    if moved is None:
-        return False
-    generation = order.hold_generation
-    wallet.release_order(session, order, reason=OrderStatus.FAILED, now=now)
-    order.status = OrderStatus.FAILED.value
-    order.stage = resume
-    events.record(
-        session,
-        order=order,
-        type=EventType.ORDER_FAILED,
-        key=f"order:{order.id}:failed:{generation}",
-        now=now,
-        extra={
-            "status": OrderStatus.FAILED.value,
-            "failure_code": failure.code,
-            "failure_reason": failure.reason[:2000],
-            # The name this payload used before failure_code; kept for existing receivers.
-            "reason": failure.reason[:2000],
-            "failed_at": now,
-        },
-    )
-    return True
-
-
-def fail_order(app: Context, order_id: uuid.UUID, failure: reasons.Failure) -> bool:
-    """Fail a pending order in its own transaction (a stage gave up on it); `failure` is
-    what the partner is told."""
-    now = app.clock()
-    with app.uow() as uow:
-        order = _lock(uow.session, order_id)
-        if order is None or order.status != OrderStatus.PENDING.value:
-            return False
-        failed = fail(uow.session, order, failure, now)
-        uow.commit()
-    return failed
-
-
-def reopen(app: Context, order_id: uuid.UUID) -> bool:
-    """Admin replay of a failed order: pending again, hold placed again, the stage that
-    failed enqueued. Returns False when the order is not failed.
-
-    Raises:
-        InsufficientCredits: the wallet can no longer cover the order (with the shortfall).
-    """
-    now = app.clock()
-    with app.uow() as uow:
-        session = uow.session
-        order = _lock(session, order_id)
-        if order is None or order.status != OrderStatus.FAILED.value:
-            return False
-        letters = session.scalar(
-            sa.select(sa.func.count()).where(
-                _R.c.order_id == order_id,
-                _R.c.status.in_((RecipientStatus.PENDING.value, RecipientStatus.RENDERED.value)),
-            )
-        )
-        if not letters:
-            raise errors.Conflict(
-                f"Order {order_id} has no valid recipients left; a replay would send nothing.",
-                suggestion="Place a new order with corrected addresses.",
-            )
-        if letters < order.letter_count:
-            # Letters found invalid when it failed are not sent, so they are not held.
-            quote = pricing.requote(order.cost_breakdown, letters)
-            order.total_cents = quote.total_cents
-            order.letter_count = letters
-            order.cost_breakdown = quote.breakdown()
-        generation = order.hold_generation + 1
-        if order.total_cents:
-            wallet.place_hold(
-                session,
-                tenant_id=order.tenant_id,
-                mode=order.mode,
-                order_id=order.id,
-                amount_cents=order.total_cents,
-                now=now,
-                generation=generation,
-            )
-        session.execute(
-            transitions.move(OrderStatus.PENDING, only_from=[OrderStatus.FAILED]).values(
-                hold_generation=generation,
-                failure_code=None,
-                failure_reason=None,
-                failed_stage=None,
-                failed_at=None,
-                stage_changed_at=now,
-                stage_attempts=0,
-                updated_at=now,
-            ),
-            {"oid": order.id},
-        )
-        stage = Stage(order.stage)
-        if stage in NEXT_ACTOR:
-            outbox.enqueue(
-                session, NEXT_ACTOR[stage], tenant_id=order.tenant_id, order_id=order.id, now=now
-            )
-        uow.commit()
-    return True

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from engine import errors
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
-from engine.services import tenants, wallet
+from engine.services import holds, tenants, wallet
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -230,7 +230,7 @@ def test_hold_beyond_available_raises_insufficient_credits(any_inkwell: Inkwell)
     first = new_order(any_inkwell, tenant_id, 300)
     second = new_order(any_inkwell, tenant_id, 800)
     with any_inkwell.uow() as uow:
-        wallet.place_hold(
+        holds.place_hold(
             uow.session,
             tenant_id=tenant_id,
             mode="test",
@@ -242,7 +242,7 @@ def test_hold_beyond_available_raises_insufficient_credits(any_inkwell: Inkwell)
 
     # When an $8.00 hold is asked for
     with pytest.raises(errors.InsufficientCredits) as raised, any_inkwell.uow() as uow:
-        wallet.place_hold(
+        holds.place_hold(
             uow.session,
             tenant_id=tenant_id,
             mode="test",
@@ -260,12 +260,12 @@ def test_hold_beyond_available_raises_insufficient_credits(any_inkwell: Inkwell)
     w = wallet_of(any_inkwell, tenant_id)
     assert (w.balance_cents, w.held_cents) == (1000, 300)
     with any_inkwell.uow() as uow:
-        holds = uow.session.scalar(
+        hold_entries = uow.session.scalar(
             sa.select(sa.func.count())
             .select_from(tables.LedgerEntry)
             .where(tables.LedgerEntry.order_id == second)
         )
-    assert holds == 0
+    assert hold_entries == 0
 
 
 def test_check_ledger_ok_after_holds_releases_captures_and_credits(
@@ -282,9 +282,9 @@ def test_check_ledger_ok_after_holds_releases_captures_and_credits(
     # a capture and a top-up
     with any_inkwell.uow() as uow:
         s = uow.session
-        wallet.place_hold(s, order_id=a, amount_cents=298, **common)
-        wallet.place_hold(s, order_id=b, amount_cents=400, **common)
-        wallet.place_hold(s, order_id=c, amount_cents=250, **common)
+        holds.place_hold(s, order_id=a, amount_cents=298, **common)
+        holds.place_hold(s, order_id=b, amount_cents=400, **common)
+        holds.place_hold(s, order_id=c, amount_cents=250, **common)
         wallet.release_hold(s, order_id=a, amount_cents=298, reason="cancelled", **common)
         wallet.release_hold(s, order_id=b, amount_cents=100, reason="invalid", **common)
         wallet.capture(s, order_id=b, amount_cents=300, **common)
