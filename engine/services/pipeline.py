@@ -11,7 +11,6 @@ and re-opening an order in `failures`. Both are named here too, as callers use t
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import datetime
 from typing import Any, Protocol
@@ -41,8 +40,6 @@ __all__ = [
     "render_order",
     "reopen",
 ]
-
-log = logging.getLogger("inkwell.pipeline")
 
 
 class Letter(Protocol):
