@@ -81,7 +81,9 @@ def test_sigkill_workers_mid_stage_loses_nothing_and_charges_once(
                 accepted=[uuid.UUID(i) for i in order_ids],
                 receivers=[receiver],
                 exact_attempts=False,
-                timeout_s=300,
+                # The long pass (`make chaos`: 1,000 orders of up to 40 letters, 4 worker
+                # threads) takes minutes to drain after the last kill.
+                timeout_s=max(300, 1.2 * ORDERS),
             )
     finally:
         d.stop()
