@@ -58,7 +58,7 @@ class Stack:
             "RATE_LIMIT_PER_MINUTE": "100000000",
             "LOG_LEVEL": "WARNING",
             # As the Procfile: an idle queue is looked at every 100 ms, not every second.
-            "dramatiq_worker_timeout": "100",
+            "dramatiq_worker_timeout": os.environ.get("WORKER_POLL_MS", "100"),
         }
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._db: psycopg.Connection[tuple[Any, ...]] | None = None
