@@ -21,6 +21,17 @@ from engine.domain import queues
 from engine.settings import Settings, get_settings
 
 
+class ExpressTwins(dramatiq.Middleware):
+    """A worker told to consume some queues (`--queues pipeline`) consumes their express
+    twins too: a deployment that names only the plain queue must not strand the quiet
+    tenants' jobs (engine/domain/queues.py)."""
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        named = worker.consumer_whitelist
+        if named:
+            worker.consumer_whitelist = set(named) | {queues.express(q) for q in named}
+
+
 class OneSigterm(dramatiq.Middleware):
     """Keep a stop graceful when SIGTERM arrives twice.
 
@@ -76,6 +87,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
             middleware.max_retries = 3
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(OneSigterm())
+    broker.add_middleware(ExpressTwins())
     broker.add_middleware(RedactLogs())
     for queue_name in queues.BROKER_QUEUES:
         broker.declare_queue(queue_name)

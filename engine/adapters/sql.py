@@ -50,7 +50,10 @@ def with_defaults(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
         if default.is_scalar:
             row[column.key] = default.arg  # type: ignore[attr-defined]
         elif default.is_callable:
+            # SQLAlchemy wraps a no-argument function to take the execution context.
             row[column.key] = default.arg(None)  # type: ignore[attr-defined]
+        else:  # a SQL expression or a sequence: not something a text insert can fill
+            raise TypeError(f"{table.name}.{column.key}: default {default!r} cannot be filled")
     return row
 
 

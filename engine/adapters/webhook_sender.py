@@ -10,12 +10,13 @@ delivery id, for operators.
 
 from __future__ import annotations
 
+import base64
+import functools
 import logging
 import ssl
 import time
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -111,12 +112,17 @@ class WebhookSender:
         address = target.addresses[0]
         pin = egress.Pin(target.host, target.port, address, started + self.timeout_s)
         try:
+            request_url, fixed = _request_target(url)
             with (
                 egress.pinned(pin),
                 self.pool.stream(
                     "POST",
-                    url,
-                    headers=_wire_headers(url, headers, len(body)),
+                    request_url,
+                    headers=[
+                        *fixed,
+                        (b"Content-Length", str(len(body)).encode()),
+                        *((k.encode(), v.encode()) for k, v in headers.items()),
+                    ],
                     content=body,
                     extensions=self._extensions,
                 ) as response,
@@ -150,24 +156,30 @@ class WebhookSender:
         self.pool.close()
 
 
-def _wire_headers(url: str, headers: dict[str, str], length: int) -> list[tuple[bytes, bytes]]:
-    """The request's headers as sent: Host and Content-Length first (what httpx's client
-    added), then the signature headers, in order."""
-    parsed = urlsplit(url)
-    host = parsed.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
+@functools.lru_cache(maxsize=4096)
+def _request_target(url: str) -> tuple[httpcore.URL, tuple[tuple[bytes, bytes], ...]]:
+    """What httpx's client made of a URL, once per URL: the request target, with the path
+    and query percent-encoded and the host in its IDNA form, and the headers it added
+    (Host, without the default port; Basic credentials from `user:pass@`)."""
+    parsed = httpx.URL(url)
+    host = parsed.raw_host
+    if b":" in host:  # IPv6
+        host = b"[" + host + b"]"
     default_port = 443 if parsed.scheme == "https" else 80
     if parsed.port is not None and parsed.port != default_port:
-        host = f"{host}:{parsed.port}"
-    wire = [
-        (b"Host", host.encode("ascii") if host.isascii() else host.encode("idna")),
+        host += b":" + str(parsed.port).encode()
+    fixed: list[tuple[bytes, bytes]] = [
+        (b"Host", host),
         (b"Accept", b"*/*"),
         (b"Connection", b"keep-alive"),
-        (b"Content-Length", str(length).encode()),
     ]
-    wire.extend((k.encode(), v.encode()) for k, v in headers.items())
-    return wire
+    if parsed.userinfo:
+        credentials = f"{parsed.username}:{parsed.password}".encode()
+        fixed.append((b"Authorization", b"Basic " + base64.b64encode(credentials)))
+    target = httpcore.URL(
+        scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port, target=parsed.raw_path
+    )
+    return target, tuple(fixed)
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:

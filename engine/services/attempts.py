@@ -91,7 +91,9 @@ _RECORD = (
         last_status_code=sa.bindparam("code"),
         last_error=sa.bindparam("error"),
         # Set by a success only; a failure keeps what was there.
-        delivered_at=sa.func.coalesce(sa.bindparam("delivered_at"), _D.c.delivered_at),
+        delivered_at=sa.func.coalesce(
+            sa.bindparam("delivered_at", type_=_D.c.delivered_at.type), _D.c.delivered_at
+        ),
     )
 )
 #: A success resets the endpoint's failure count and stamps `last_triggered_at`, to the

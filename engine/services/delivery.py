@@ -113,7 +113,9 @@ def deliver(app: Context, delivery_id: uuid.UUID) -> str:
             claim.attempt,
             exc_info=True,
         )
-        return attempts.record(app, claim, attempts.failure(attempts.RECORD_FAILED))
+        # Ours (e.g. the database dropped us after the receiver said 2xx): it does not
+        # count toward deactivating the endpoint.
+        return attempts.record(app, claim, attempts.failure(attempts.RECORD_FAILED), ours=True)
 
 
 _D = tables.table_of(tables.WebhookDelivery)

@@ -94,16 +94,17 @@ def fan_out(app: Context, event_id: uuid.UUID) -> int:
 def catch_up(
     session: Session, endpoint: tables.WebhookEndpoint, since: datetime, now: datetime
 ) -> int:
-    """Deliveries to `endpoint` of the events it subscribes to that were fanned out since
-    `since` (and after it was created) while it was inactive, so got none. Events not yet
-    fanned out will reach it the usual way. Returns how many were created."""
+    """Deliveries to `endpoint` of the events it subscribes to since `since` (and after it
+    was created) that it has none of: those fanned out while it was inactive, and those
+    whose fan-out is running now and read the endpoints before this reactivation
+    committed (a fan-out to come finds this delivery by its key and adds none). Returns
+    how many were created."""
     ev = tables.Event
     missed = session.scalars(
         sa.select(ev)
         .where(
             ev.tenant_id == endpoint.tenant_id,
             ev.mode == endpoint.mode,
-            ev.fanned_out_at.is_not(None),
             ev.created_at >= max(since, endpoint.created_at),
             ~sa.exists().where(_D.c.event_id == ev.id, _D.c.endpoint_id == endpoint.id),
         )

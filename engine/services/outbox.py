@@ -149,6 +149,7 @@ class Lanes:
     def published(self, lane: Lane) -> None:
         with self._lock:
             self._sent.setdefault(lane, collections.deque()).append(self._clock())
+            self._recent(lane)  # a busy lane is never asked, so trim it here
             if len(self._sent) > 10_000:  # forget lanes gone quiet
                 for key in [k for k, v in self._sent.items() if not self._recent(k)]:
                     del self._sent[key]
@@ -257,14 +258,15 @@ _RANKED = (
     .where(_DUE)
     .subquery("ranked")
 )
-#: The `n` rows whose turn comes first: rows of light lanes (at most `light` due rows, bound
-#: for the express queue) before the rest, then each tenant's oldest due row, then each
-#: one's second, and so on. Ranked on ids alone (the index `ix_outbox_fair` hands the rows
-#: over in partition order), cut to `n`, and only then joined back for their arguments.
+#: The `n` rows whose turn comes first: each tenant's oldest due row, then each one's
+#: second, and so on; within a turn, rows of light lanes (at most `light` due rows, likely
+#: bound for the express queue) first. Ranked on ids alone (the index `ix_outbox_fair`
+#: hands the rows over in partition order), cut to `n`, and only then joined back for
+#: their arguments.
 _HEAVY = _RANKED.c.lane_size > sa.bindparam("light")
 _PICK = (
     sa.select(_RANKED.c.id, _RANKED.c.turn, _RANKED.c.available_at, _RANKED.c.lane_size)
-    .order_by(_HEAVY, _RANKED.c.turn, _RANKED.c.available_at)
+    .order_by(_RANKED.c.turn, _HEAVY, _RANKED.c.available_at)
     .limit(sa.bindparam("n"))
     .subquery("pick")
 )

@@ -84,3 +84,28 @@ def test_reactivate_never_sends_events_from_before_the_endpoint_existed(
     # When it is reactivated, Then nothing from before its time is sent
     assert webhooks.reactivate(inkwell, who, endpoint.id)[1] == 0
     assert deliveries_to(inkwell, endpoint.id) == []
+
+
+def test_an_event_whose_fan_out_has_not_committed_reaches_a_reactivated_endpoint_once(
+    inkwell: Inkwell, make_tenant: MakeTenant
+) -> None:
+    # Given an endpoint switched off, and an event recorded while it was off whose fan-out
+    # has not finished (it may have read the endpoints before the reactivation commits)
+    t = make_tenant(credits_cents=10_000)
+    who = principal(inkwell, t)
+    endpoint = webhooks.create_endpoint(
+        inkwell, who, {"url": "http://127.0.0.1:9/in", "events": ["order.in_production"]}
+    )[0]
+    order_id = orders.create_order(inkwell, who, order_body(1)).order.id
+    webhooks.update_endpoint(inkwell, who, endpoint.id, {"is_active": False})
+    event_id = record_event(inkwell, order_id, "order.in_production", key="late-fan-out")
+
+    # When the endpoint is reactivated before that fan-out commits
+    _, queued = webhooks.reactivate(inkwell, who, endpoint.id)
+
+    # Then the reactivation queued the event for it already
+    assert queued == 1
+    assert [d.event_id for d in deliveries_to(inkwell, endpoint.id)] == [event_id]
+    # And the fan-out, when it runs, adds no second delivery for it
+    assert fanout.fan_out(inkwell, event_id) == 0
+    assert len(deliveries_to(inkwell, endpoint.id)) == 1

@@ -14,3 +14,35 @@ def test_every_actor_listens_on_the_queue_the_outbox_routes_it_to() -> None:
     for name, queue in queues.OF_ACTOR.items():
         assert broker.get_actor(name).queue_name == queue.value
     assert {q.value for q in queues.Queue} <= broker.get_declared_queues()
+
+
+def test_the_broker_declares_every_express_twin() -> None:
+    from engine.domain import queues
+    from workers.broker import broker
+
+    assert set(queues.BROKER_QUEUES) <= broker.get_declared_queues()
+    assert {queues.base(q) for q in queues.BROKER_QUEUES} == {q.value for q in queues.Queue}
+
+
+def test_a_worker_named_to_plain_queues_consumes_their_express_twins() -> None:
+    # Given a worker started with `--queues pipeline render`
+    from workers.broker import ExpressTwins, broker
+
+    class Worker:
+        consumer_whitelist: set[str] | None = {"pipeline", "render"}
+
+    worker = Worker()
+    # When it boots
+    ExpressTwins().before_worker_boot(broker, worker)  # type: ignore[arg-type]
+    # Then it also consumes the two twins, and nothing else
+    assert worker.consumer_whitelist == {
+        "pipeline",
+        "render",
+        "pipeline_express",
+        "render_express",
+    }
+    # And a worker told nothing (every queue) stays told nothing
+    everything = Worker()
+    everything.consumer_whitelist = None
+    ExpressTwins().before_worker_boot(broker, everything)  # type: ignore[arg-type]
+    assert everything.consumer_whitelist is None
