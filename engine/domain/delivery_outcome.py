@@ -8,8 +8,10 @@ service applies the result and decides nothing itself.
   Retry-After (`backoff.next_delay_s`); with the schedule spent, or on 410 Gone, the
   delivery has failed.
 - Reference 000: N consecutive failed ATTEMPTS (not deliveries) deactivate the endpoint,
-  and 410 Gone deactivates it at once. A failure on our side (`ours`: the job was lost, the
-  attempt could not be prepared) never reached the receiver, so it is not counted.
+  and 410 Gone deactivates it at once. A failure on our side (`ours`: the job or its
+  worker was lost, the attempt could not be prepared or recorded) never reached the
+  receiver, so it is not counted; one lost to a crash (`lost`) does not end the delivery
+  when the schedule is spent either (up to `OURS_EXTRA_ATTEMPTS` attempts beyond it).
 - A deactivation ends the delivery too: it has failed, with the endpoint's reason when the
   schedule still had attempts left for it (as every other queued delivery of the endpoint).
 """
@@ -26,6 +28,10 @@ Status = DeliveryStatus
 
 #: The answer that deactivates an endpoint at once.
 GONE = 410
+#: An attempt lost to a crash of ours (its job or its worker) does not spend the partner's
+#: schedule: once the schedule is spent, such a loss is still retried, at the schedule's
+#: last step, until the delivery has had this many attempts beyond it.
+OURS_EXTRA_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,14 @@ def decide(
     consecutive_failures: int,
     max_failures: int,
     ours: bool = False,
+    lost: bool = False,
 ) -> Outcome:
     """What follows attempt number `attempt` (1-based) that got `status_code`.
 
     `retry_after` is the receiver's Retry-After header as sent; `consecutive_failures` the
     endpoint's count before this attempt (read only when `counts_against_endpoint`);
-    `max_failures` the count that deactivates it.
+    `max_failures` the count that deactivates it. `ours`: the failure was on our side;
+    `lost` (with it): the attempt was lost to a crash, so it may go beyond the schedule.
     """
     if succeeded(status_code):
         return Outcome(DeliveryStatus.SUCCEEDED, failures=0)
@@ -84,6 +92,9 @@ def decide(
     )
     retry_at = now + timedelta(seconds=delay_s) if delay_s is not None else None
     if ours:
+        extra = lost and attempt <= len(schedule_s) + OURS_EXTRA_ATTEMPTS
+        if retry_at is None and not gone and extra:
+            retry_at = now + timedelta(seconds=schedule_s[-1] if schedule_s else 0)
         return Outcome(_after(retry_at), retry_at=retry_at)
     failures = consecutive_failures + 1
     reason = None

@@ -132,8 +132,9 @@ def record_lost(
 ) -> str:
     """An attempt whose lease ran out unrecorded (its worker died) counts as failed, but
     not toward deactivating the endpoint: the failure was ours, not the partner's."""
-    lost = failure(WORKER_LOST)
-    return record(app, Attempted(delivery_id, attempt, endpoint_id, tenant_id), lost, ours=True)
+    gone = failure(WORKER_LOST)
+    attempted = Attempted(delivery_id, attempt, endpoint_id, tenant_id)
+    return record(app, attempted, gone, ours=True, lost=True)
 
 
 def record_unstarted(app: Context, delivery_id: uuid.UUID, due_before: datetime) -> str:
@@ -159,15 +160,23 @@ def record_unstarted(app: Context, delivery_id: uuid.UUID, due_before: datetime)
         return "skipped"
     attempt, endpoint_id, tenant_id = row
     taken = Attempted(delivery_id, attempt, endpoint_id, tenant_id)
-    return record(app, taken, failure(JOB_LOST), ours=True)
+    return record(app, taken, failure(JOB_LOST), ours=True, lost=True)
 
 
-def record(app: Context, claim: Attempted, result: AttemptResult, *, ours: bool = False) -> str:
+def record(
+    app: Context,
+    claim: Attempted,
+    result: AttemptResult,
+    *,
+    ours: bool = False,
+    lost: bool = False,
+) -> str:
     """Put an attempt on record and apply what follows it (`delivery_outcome.decide`).
 
     `ours`: the failure was on our side (the job was lost, or the attempt could not be
     prepared) and the receiver never saw it, so it does not count toward deactivating the
-    endpoint.
+    endpoint. `lost`: the attempt was lost to a crash of ours (its job or its worker), so
+    it may be retried beyond the schedule (`delivery_outcome.OURS_EXTRA_ATTEMPTS`).
 
     Returns `succeeded`, `retrying`, `failed`, or `superseded` when a later claim has
     taken the delivery since this attempt's (then only the attempt itself is kept).
@@ -204,6 +213,7 @@ def record(app: Context, claim: Attempted, result: AttemptResult, *, ours: bool 
             consecutive_failures=failures_before,
             max_failures=settings.webhook_max_consecutive_failures,
             ours=ours,
+            lost=lost,
         )
         last_error = attempt["error"]
         if outcome.cut_short:

@@ -19,6 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 from engine.adapters import secretbox, tables
 from engine.bootstrap import Inkwell, bootstrap, utcnow
+from engine.domain import delivery_outcome
 from engine.services import (
     delivery,
     manual_sends,
@@ -197,29 +198,35 @@ def test_a_lost_job_is_swept_once_per_backoff_step_then_the_delivery_fails(
         start = clock.now
         broker_loses_what_is_published(app)
 
-        # When the sweeper runs every 15 s for 15 minutes
+        # When the sweeper runs every 15 s for 45 minutes
         swept_at: list[float] = []
-        for _ in range(60):
+        for _ in range(180):
             clock.advance(15)
             broker_loses_what_is_published(app)
             if sweeper.sweep(app).deliveries_requeued:
                 swept_at.append((clock.now - start).total_seconds())
 
         # Then it was swept once per backoff step: 60 s past due (75 s), 60 s past the
-        # 30 s retry (180 s), 60 s past the 300 s retry (555 s), and never again
-        assert swept_at == [75, 180, 555]
+        # 30 s retry (180 s), 60 s past the 300 s retry (555 s); then, the losses being
+        # ours, not the partner's, five more times at the schedule's last step, and never
+        # again
+        extra = [555 + 375 * n for n in range(1, 1 + delivery_outcome.OURS_EXTRA_ATTEMPTS)]
+        assert swept_at == [75, 180, 555, *extra]
         # And each sweep counted one failed attempt with a partner-safe sentence
         found = state(app, delivery_id)
-        assert found.status == "failed" and found.attempts == 3
+        attempts = 3 + delivery_outcome.OURS_EXTRA_ATTEMPTS
+        assert found.status == "failed" and found.attempts == attempts
         assert found.next_attempt_at is None and found.lease_until is None
         assert [(r.number, r.status_code, r.error) for r in found.rows] == [
-            (n, None, "the attempt's job was lost before it ran") for n in (1, 2, 3)
+            (n, None, "the attempt's job was lost before it ran") for n in range(1, attempts + 1)
         ]
-        # And the next attempts were enqueued by the backoff (fan-out, +30 s, +300 s)
+        # And the next attempts were enqueued by the backoff (fan-out, +30 s, +300 s, then
+        # +300 s after each extra loss)
         assert [(at - start).total_seconds() for at in deliver_jobs(app, delivery_id)] == [
             0,
             75 + 30,
             180 + 300,
+            *[at + 300 for at in [555, *extra[:-1]]],
         ]
         # And the receiver never heard of it, and the endpoint is not blamed for our loss
         assert receiver.hits == 0

@@ -26,6 +26,8 @@ class Row(NamedTuple):
     ours: bool
     expected: Outcome
     schedule_s: tuple[int, ...] = SCHEDULE
+    #: Lost to a crash of ours (its job or worker): may go beyond the schedule.
+    lost: bool = False
 
 
 def retrying(in_s: float, failures: int | None) -> Outcome:
@@ -89,6 +91,12 @@ TABLE = {
     "ours, attempt 1 -> 30 s":              Row(None, 1, None, 2, 3, True, retrying(30, None)),
     "ours at the threshold":                Row(None, 2, None, 3, 3, True, retrying(300, None)),
     "ours, schedule spent":                 Row(None, 4, None, 2, 3, True, failed(None)),
+    # --- lost to our crash: does not spend the partner's schedule (5 more at its last step)
+    "lost, attempt 1 -> 30 s":    Row(None, 1, None, 2, 3, True, retrying(30, None), lost=True),
+    "lost, schedule spent":       Row(None, 4, None, 2, 3, True, retrying(3600, None), lost=True),
+    "lost, last extra attempt":   Row(None, 8, None, 2, 3, True, retrying(3600, None), lost=True),
+    "lost, extras spent":         Row(None, 9, None, 2, 3, True, failed(None), lost=True),
+    "theirs, schedule spent":               Row(500, 4, None, 0, 9, False, failed(1)),
 }
 # fmt: on
 
@@ -104,6 +112,7 @@ def test_what_follows_an_attempt(row: Row) -> None:
         consecutive_failures=row.failures_before,
         max_failures=row.max_failures,
         ours=row.ours,
+        lost=row.lost,
     )
     assert outcome == row.expected
 
