@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     #: A tenant's jobs of one kind go to the express queues (served first) while it has at
     #: most this many waiting or sent in the last 5 seconds; 0 turns the express lane off.
     express_lane_max: int = Field(default=8, ge=0)
+    #: How long an idle worker waits before looking at an express queue again, ms (plain
+    #: queues: dramatiq's `dramatiq_worker_timeout`, WORKER_POLL_MS in the Procfile).
+    express_poll_ms: int = Field(default=20, ge=1)
     #: Largest request body the API accepts, bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     #: Requests per minute per API key (sliding window).

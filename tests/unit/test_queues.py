@@ -46,3 +46,16 @@ def test_a_worker_named_to_plain_queues_consumes_their_express_twins() -> None:
     everything.consumer_whitelist = None
     ExpressTwins().before_worker_boot(broker, everything)  # type: ignore[arg-type]
     assert everything.consumer_whitelist is None
+
+
+def test_an_idle_express_queue_is_looked_at_sooner_than_a_plain_one() -> None:
+    # Given the Redis broker as the workers build it (no connection is made to build it)
+    from engine.settings import Settings
+    from workers.broker import build_broker
+
+    settings = Settings(redis_url="redis://127.0.0.1:6379/0", express_poll_ms=20)
+    broker = build_broker(settings)
+    # Then an express queue's consumer waits at most EXPRESS_POLL_MS when idle, a plain
+    # one the worker's own timeout
+    assert broker.consume("pipeline_express", 1, 100).timeout == 20  # type: ignore[attr-defined]
+    assert broker.consume("pipeline", 1, 100).timeout == 100  # type: ignore[attr-defined]
