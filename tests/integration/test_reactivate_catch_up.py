@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from engine.adapters import tables
 from engine.bootstrap import Inkwell
 from engine.services import fanout, orders, webhooks
+from engine.services.principals import Principal
 from tests.conftest import MakeTenant, order_body
 from tests.factories import principal, record_event
 
@@ -31,18 +32,26 @@ def record_and_fan_out(app: Inkwell, order_id: uuid.UUID, type_: str) -> uuid.UU
     return event_id
 
 
+def switched_off(
+    app: Inkwell, make_tenant: MakeTenant
+) -> tuple[Principal, tables.WebhookEndpoint, uuid.UUID]:
+    """A tenant's endpoint subscribed to order.in_production, switched off, and an order of
+    that tenant's: the principal, the endpoint and the order id."""
+    who = principal(app, make_tenant(credits_cents=10_000))
+    endpoint = webhooks.create_endpoint(
+        app, who, {"url": "http://127.0.0.1:9/in", "events": ["order.in_production"]}
+    )[0]
+    order_id = orders.create_order(app, who, order_body(1)).order.id
+    webhooks.update_endpoint(app, who, endpoint.id, {"is_active": False})
+    return who, endpoint, order_id
+
+
 def test_reactivate_sends_the_events_fanned_out_while_the_endpoint_was_off(
     inkwell: Inkwell, make_tenant: MakeTenant
 ) -> None:
-    # Given an endpoint subscribed to order.in_production, and one to another tenant's
-    t = make_tenant(credits_cents=10_000)
-    who = principal(inkwell, t)
-    endpoint = webhooks.create_endpoint(
-        inkwell, who, {"url": "http://127.0.0.1:9/in", "events": ["order.in_production"]}
-    )[0]
-    order_id = orders.create_order(inkwell, who, order_body(1)).order.id
-    # And, while it is switched off, two events it subscribes to and one it does not
-    webhooks.update_endpoint(inkwell, who, endpoint.id, {"is_active": False})
+    # Given an endpoint subscribed to order.in_production, switched off
+    who, endpoint, order_id = switched_off(inkwell, make_tenant)
+    # And, while it is off, two events: one it subscribes to and one it does not
     missed = [
         record_and_fan_out(inkwell, order_id, "order.in_production"),
         record_and_fan_out(inkwell, order_id, "order.shipped"),
@@ -91,13 +100,7 @@ def test_an_event_whose_fan_out_has_not_committed_reaches_a_reactivated_endpoint
 ) -> None:
     # Given an endpoint switched off, and an event recorded while it was off whose fan-out
     # has not finished (it may have read the endpoints before the reactivation commits)
-    t = make_tenant(credits_cents=10_000)
-    who = principal(inkwell, t)
-    endpoint = webhooks.create_endpoint(
-        inkwell, who, {"url": "http://127.0.0.1:9/in", "events": ["order.in_production"]}
-    )[0]
-    order_id = orders.create_order(inkwell, who, order_body(1)).order.id
-    webhooks.update_endpoint(inkwell, who, endpoint.id, {"is_active": False})
+    who, endpoint, order_id = switched_off(inkwell, make_tenant)
     event_id = record_event(inkwell, order_id, "order.in_production", key="late-fan-out")
 
     # When the endpoint is reactivated before that fan-out commits
