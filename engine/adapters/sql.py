@@ -23,10 +23,17 @@ def insert_ignoring_conflict(
 
     Columns left out of `values` get the table's Python-side defaults."""
     row = with_defaults(table, values)
+    stmt = _insert_ignoring(table, tuple(row), tuple(conflict_on))
+    return session.execute(stmt, row).first() is not None
+
+
+@functools.cache
+def _insert_ignoring(
+    table: sa.Table, columns: tuple[str, ...], conflict_on: tuple[str, ...]
+) -> sa.TextClause:
     conflict = ", ".join(_quoted(c) for c in conflict_on)
     # RETURNING rather than rowcount: none back means the conflict won.
-    stmt = insert_text(table, tuple(row), f"ON CONFLICT ({conflict}) DO NOTHING RETURNING 1")
-    return session.execute(stmt, row).first() is not None
+    return insert_text(table, columns, f"ON CONFLICT ({conflict}) DO NOTHING RETURNING 1")
 
 
 @functools.cache
